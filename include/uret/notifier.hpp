@@ -1,0 +1,123 @@
+// uret/notifier.hpp - the per-CPU user-return notifier chain (kernel/user-return-notifier.c).
+//
+// Each CPU has a list of notifiers. Registering one means "call me before this CPU next returns
+// to user mode"; `fire(cpu)` is that return (the kernel's fire_user_return_notifiers(), run from
+// the exit-to-user path when TIF_USER_RETURN_NOTIFY is set). The list belongs to the CPU, not
+// to a task: whichever task returns to user mode next on that CPU fires it, so `pending(cpu)`
+// is the flag that follows the running task across context switches.
+//
+// Invariants: a node is on at most one CPU's list; registering adds at the head (as
+// hlist_add_head); `fire` visits each node that was on the list when it reached it, and a
+// callback may unregister itself or any other node, or register nodes (which this firing does
+// not visit). Nothing allocates. Different CPUs' lists live on different cache lines, so
+// threads that each own a CPU never share state.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "uret/msr.hpp"
+
+namespace uret {
+
+/// An intrusive notifier node, embedded in its owner (struct user_return_notifier).
+/// Set `on_user_return` (and `context` if the callback needs it) before registering; the links
+/// belong to the chain. A node must stay alive and unmoved while it is registered.
+struct user_return_notifier {
+  /// Called from `fire(cpu)` with the node and the CPU returning to user mode.
+  using callback = void (*)(user_return_notifier& self, cpu_id cpu) noexcept;
+
+  callback on_user_return = nullptr;
+  void* context = nullptr;
+
+  /// True while the node is on some CPU's list.
+  [[nodiscard]] bool registered() const noexcept { return pprev_ != nullptr; }
+  /// The CPU whose list holds the node; meaningful only while registered().
+  [[nodiscard]] cpu_id cpu() const noexcept { return cpu_id{cpu_}; }
+
+  user_return_notifier* next_ = nullptr;    // chain-owned link
+  user_return_notifier** pprev_ = nullptr;  // chain-owned link (hlist style)
+  std::uint32_t cpu_ = 0;                   // chain-owned
+};
+
+/// Per-CPU lists of user-return notifiers for up to `MaxCpus` CPUs.
+///
+///     uret::notifier_chain<> chain{4};
+///     node.on_user_return = [](uret::user_return_notifier&, uret::cpu_id) noexcept { ... };
+///     chain.register_notifier(uret::cpu_id{1}, node);
+///     chain.fire(uret::cpu_id{1});   // CPU 1 returns to user mode: the callback runs
+template <std::size_t MaxCpus = 64>
+class notifier_chain {
+  static_assert(MaxCpus > 0);
+
+ public:
+  /// A chain for CPUs 0 .. cpus-1 (cpus is clamped to 1 .. MaxCpus).
+  explicit notifier_chain(std::size_t cpus = MaxCpus) noexcept
+      : cpus_(cpus == 0 ? 1 : (cpus > MaxCpus ? MaxCpus : cpus)) {}
+  notifier_chain(const notifier_chain&) = delete;
+  notifier_chain& operator=(const notifier_chain&) = delete;
+
+  [[nodiscard]] std::size_t cpus() const noexcept { return cpus_; }
+
+  /// Add `n` to `cpu`'s list (user_return_notifier_register()).
+  /// Errors: cpu_out_of_range, already_registered, invalid_argument (no callback).
+  result<void> register_notifier(cpu_id cpu, user_return_notifier& n) noexcept {
+    if (cpu.value >= cpus_) return errc::cpu_out_of_range;
+    if (n.on_user_return == nullptr) return errc::invalid_argument;
+    if (n.registered()) return errc::already_registered;
+    head& h = heads_[cpu.value];
+    n.next_ = h.first;
+    if (h.first != nullptr) h.first->pprev_ = &n.next_;
+    h.first = &n;
+    n.pprev_ = &h.first;
+    n.cpu_ = cpu.value;
+    return {};
+  }
+
+  /// Remove `n` from the list that holds it (user_return_notifier_unregister()).
+  /// Errors: not_registered.
+  result<void> unregister(user_return_notifier& n) noexcept {
+    if (!n.registered()) return errc::not_registered;
+    head& h = heads_[n.cpu_];
+    if (h.cursor == &n) h.cursor = n.next_;  // a fire in progress would visit n next
+    *n.pprev_ = n.next_;
+    if (n.next_ != nullptr) n.next_->pprev_ = n.pprev_;
+    n.next_ = nullptr;
+    n.pprev_ = nullptr;
+    return {};
+  }
+
+  /// `cpu` returns to user mode: call every registered notifier (fire_user_return_notifiers()).
+  /// Errors: cpu_out_of_range, busy (fire of the same CPU from inside a callback).
+  result<void> fire(cpu_id cpu) noexcept {
+    if (cpu.value >= cpus_) return errc::cpu_out_of_range;
+    head& h = heads_[cpu.value];
+    if (h.firing) return errc::busy;
+    h.firing = true;
+    for (user_return_notifier* n = h.first; n != nullptr; n = h.cursor) {
+      h.cursor = n->next_;
+      n->on_user_return(*n, cpu);
+    }
+    h.cursor = nullptr;
+    h.firing = false;
+    return {};
+  }
+
+  /// True when `cpu` has a notifier registered: the TIF_USER_RETURN_NOTIFY flag that the
+  /// running task carries. False for an out-of-range CPU.
+  [[nodiscard]] bool pending(cpu_id cpu) const noexcept {
+    return cpu.value < cpus_ && heads_[cpu.value].first != nullptr;
+  }
+
+ private:
+  struct alignas(64) head {
+    user_return_notifier* first = nullptr;
+    user_return_notifier* cursor = nullptr;  // next node a running fire() visits
+    bool firing = false;
+  };
+
+  head heads_[MaxCpus]{};
+  std::size_t cpus_;
+};
+
+}  // namespace uret

@@ -1,0 +1,383 @@
+// uret/slot_table.hpp - KVM's lazy user-return MSR cache (arch/x86/kvm/x86.c, since late 2025
+// arch/x86/kvm/msrs.c: struct kvm_user_return_msrs and the functions around it).
+//
+// A table of up to `Slots` MSRs (added once, at set-up) and, per CPU, for each slot the value to
+// restore before user mode (`host`) and what the hardware holds (`curr`), plus the notifier
+// that restores them on the next return to user mode. Every operation takes the CPU it runs on
+// explicitly; the caller guarantees it runs on that CPU with preemption off (or, in tests, that
+// one thread owns that CPU). Different CPUs never share a cache line.
+//
+// Invariants kept by every operation, including every failure path:
+//  - the cache never believes a value the hardware does not hold: a slot is either known
+//    (`curr` == hardware) or explicitly unknown;
+//  - a slot whose `curr` differs from `host`, or is unknown, is "dirty", and any dirty slot
+//    implies the notifier is registered (spec I1);
+//  - a failed backend write changes nothing (I5).
+// For call sequences KVM accepts (no invalidate/may_clobber), the backend sees exactly the
+// writes, in the same order, that the kernel's functions issue.
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "uret/msr.hpp"
+#include "uret/msr_backend.hpp"
+#include "uret/notifier.hpp"
+
+namespace uret {
+
+namespace detail {
+template <std::size_t Slots>
+using slot_mask_t =
+    std::conditional_t<(Slots <= 16), std::uint16_t,
+                       std::conditional_t<(Slots <= 32), std::uint32_t, std::uint64_t>>;
+}  // namespace detail
+
+/// Per-CPU counters of a slot table.
+struct slot_stats {
+  std::uint64_t writes = 0;   ///< backend writes that succeeded (probe, set, restore)
+  std::uint64_t skipped = 0;  ///< set() calls that needed no write (value already cached)
+};
+
+/// The user-return MSR table over `Backend`, for up to `Slots` MSRs and `MaxCpus` CPUs.
+///
+///     uret::mock_msr hw{2};
+///     hw.declare(uret::msrs::tsc_aux, 0);
+///     uret::notifier_chain<> chain{2};
+///     uret::slot_table<uret::mock_msr> table{hw, chain, 2};
+///     unsigned slot = *table.add(uret::msrs::tsc_aux);
+///     table.cpu_online(uret::cpu_id{0});              // capture host values
+///     table.set(uret::cpu_id{0}, slot, 0x5a5);        // guest value: one WRMSR
+///     chain.fire(uret::cpu_id{0});                    // return to user: host value back
+template <msr_backend Backend, std::size_t Slots = 16, std::size_t MaxCpus = 64>
+class slot_table {
+  static_assert(Slots > 0 && Slots <= 64, "a slot table holds 1 to 64 MSRs");
+  static_assert(MaxCpus > 0);
+  using mask_t = detail::slot_mask_t<Slots>;
+
+ public:
+  using backend_type = Backend;
+  using chain_type = notifier_chain<MaxCpus>;
+  static constexpr std::size_t capacity = Slots;
+  static constexpr std::size_t max_cpus = MaxCpus;
+
+  /// A table over `backend` for CPUs 0 .. cpus-1 (clamped to 1 .. MaxCpus), registering its
+  /// per-CPU notifiers on `chain`. Both must outlive the table; the table does not move.
+  slot_table(Backend& backend, chain_type& chain, std::size_t cpus = MaxCpus) noexcept
+      : backend_(backend),
+        chain_(chain),
+        cpus_(cpus == 0 ? 1 : (cpus > MaxCpus ? MaxCpus : cpus)) {
+    for (auto& r : cpu_) {
+      r.node.on_user_return = &slot_table::notifier_callback;
+      r.node.context = this;
+    }
+  }
+  slot_table(const slot_table&) = delete;
+  slot_table& operator=(const slot_table&) = delete;
+  /// Unregisters the notifiers that are still registered; it does not restore host values
+  /// (call drop() on each CPU first if the hardware must get them back).
+  ~slot_table() {
+    for (auto& r : cpu_) {
+      if (r.node.registered()) static_cast<void>(chain_.unregister(r.node));
+    }
+  }
+
+  [[nodiscard]] std::size_t cpus() const noexcept { return cpus_; }
+  /// Slots handed out so far (kvm_nr_uret_msrs).
+  [[nodiscard]] std::size_t size() const noexcept { return count_; }
+  /// The MSR of `slot`, or slot_out_of_range / slot_not_added.
+  [[nodiscard]] result<msr_index> msr(unsigned slot) const noexcept {
+    if (slot >= Slots) return errc::slot_out_of_range;
+    if (slot >= count_) return errc::slot_not_added;
+    return msrs_[slot];
+  }
+
+  /// Give `msr` the next slot (kvm_add_user_return_msr()): probe it on `probe_cpu` by reading
+  /// it and writing the same value back, as kvm_probe_user_return_msr() does; add nothing if
+  /// either faults. Set-up only: not concurrent with any other call.
+  /// Errors: table_full, duplicate_msr, table_in_use (a CPU is online), cpu_out_of_range, and
+  /// the backend's error when the probe fails.
+  result<unsigned> add(msr_index msr, cpu_id probe_cpu = cpu_id{0}) noexcept {
+    if (count_ == Slots) return errc::table_full;
+    if (find(msr)) return errc::duplicate_msr;
+    for (std::size_t c = 0; c < cpus_; ++c) {
+      if (cpu_[c].online) return errc::table_in_use;
+    }
+    if (probe_cpu.value >= cpus_) return errc::cpu_out_of_range;
+    const result<std::uint64_t> v = backend_.read(probe_cpu, msr);
+    if (!v) return v.error();
+    const result<void> w = backend_.write(probe_cpu, msr, *v);
+    if (!w) return w.error();
+    ++cpu_[probe_cpu.value].stats.writes;
+    msrs_[count_] = msr;
+    return static_cast<unsigned>(count_++);
+  }
+
+  /// The slot of `msr` (kvm_find_user_return_msr()), or unknown_msr.
+  [[nodiscard]] result<unsigned> find(msr_index msr) const noexcept {
+    for (std::size_t i = 0; i < count_; ++i) {
+      if (msrs_[i] == msr) return static_cast<unsigned>(i);
+    }
+    return errc::unknown_msr;
+  }
+
+  /// Virtualization enabled on `cpu` (kvm_user_return_msr_cpu_online()): read every slot's MSR
+  /// and take it as both `host` and `curr`. Refused while guest values await restore, since the
+  /// guest's value would become "host" for good. All reads happen before anything changes.
+  /// Errors: cpu_out_of_range, guest_value_loaded, the backend's read error.
+  result<void> cpu_online(cpu_id cpu) noexcept {
+    if (cpu.value >= cpus_) return errc::cpu_out_of_range;
+    per_cpu& r = cpu_[cpu.value];
+    if (r.node.registered()) return errc::guest_value_loaded;
+    std::uint64_t read_back[Slots];
+    for (std::size_t i = 0; i < count_; ++i) {
+      const result<std::uint64_t> v = backend_.read(cpu, msrs_[i]);
+      if (!v) return v.error();
+      read_back[i] = *v;
+    }
+    for (std::size_t i = 0; i < count_; ++i) r.values[i] = {read_back[i], read_back[i]};
+    r.dirty = 0;
+    r.unknown = 0;
+    r.nr_slots = static_cast<std::uint8_t>(count_);
+    r.online = true;
+    return {};
+  }
+
+  /// Load `value` into `slot` on `cpu` (kvm_set_user_return_msr()). Bits outside `mask` come
+  /// from the host value. If the merged value equals the cached one, nothing is written and
+  /// nothing registered. Otherwise write it; on failure return the error and change nothing;
+  /// on success cache it and register the restore.
+  /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added, the backend's
+  /// write error, interrupted (a restore that ran inside the write window already put the host
+  /// value back; the cache says so).
+  result<void> set(cpu_id cpu, unsigned slot, std::uint64_t value,
+                   std::uint64_t mask = ~std::uint64_t{0}) noexcept {
+    if (cpu.value >= cpus_) [[unlikely]] return errc::cpu_out_of_range;
+    per_cpu& r = cpu_[cpu.value];
+    if (slot >= r.nr_slots) [[unlikely]] return slot_error(r, slot);
+    value_pair& v = r.values[slot];
+    value = (value & mask) | (v.host & ~mask);
+    const mask_t bit = static_cast<mask_t>(mask_t{1} << slot);
+    if (value == v.curr && (r.unknown & bit) == 0) {
+      ++r.stats.skipped;
+      return {};
+    }
+    const bool was_dirty = (r.dirty & bit) != 0;
+    const result<void> w = backend_.write(cpu, msrs_[slot], value);
+    if (!w) return w.error();
+    ++r.stats.writes;
+    // Only a restore clears a dirty bit; if one ran between our WRMSR and here (a
+    // virtualization disable from interrupt context), it wrote `host` after our value.
+    if (was_dirty && (r.dirty & bit) == 0) [[unlikely]] return errc::interrupted;
+    cache(r, cpu, slot, value);
+    return {};
+  }
+
+  /// "Set cached without write" (kvm_user_return_msr_update_cache(), v6.16): record that the
+  /// hardware already holds `value` (firmware put it there), with no write, no mask and no
+  /// comparison, and register the restore. Correct only if the firmware really wrote `value`;
+  /// prefer may_clobber() when it might not have.
+  /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added.
+  result<void> update_cache(cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
+    if (cpu.value >= cpus_) [[unlikely]] return errc::cpu_out_of_range;
+    per_cpu& r = cpu_[cpu.value];
+    if (slot >= r.nr_slots) [[unlikely]] return slot_error(r, slot);
+    cache(r, cpu, slot, value);
+    return {};
+  }
+
+  /// Forget what the hardware holds in `slot`: the next set() writes unconditionally and the
+  /// next restore writes `host` unconditionally. For firmware or hardware that may have
+  /// changed the MSR in a way the caller cannot describe.
+  /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added.
+  result<void> invalidate(cpu_id cpu, unsigned slot) noexcept {
+    if (cpu.value >= cpus_) [[unlikely]] return errc::cpu_out_of_range;
+    per_cpu& r = cpu_[cpu.value];
+    if (slot >= r.nr_slots) [[unlikely]] return slot_error(r, slot);
+    mark_unknown(r, cpu, static_cast<mask_t>(mask_t{1} << slot));
+    return {};
+  }
+
+  /// invalidate() for every slot of `cpu`.
+  result<void> invalidate(cpu_id cpu) noexcept {
+    if (cpu.value >= cpus_) [[unlikely]] return errc::cpu_out_of_range;
+    per_cpu& r = cpu_[cpu.value];
+    if (!r.online) return errc::cpu_offline;
+    if (r.nr_slots == 0) return {};
+    mark_unknown(r, cpu, static_cast<mask_t>(all_slots(r.nr_slots)));
+    return {};
+  }
+
+  /// Firmware may or may not have written `value` into `slot` (the TDX module on a TD exit:
+  /// it resets the MSR on a real exit, leaves it alone on a failed entry or zero-step exit).
+  /// If the cache already holds `value`, both outcomes leave the hardware at `value` and the
+  /// slot stays known; otherwise it becomes unknown. Never wrong, never writes.
+  /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added.
+  result<void> may_clobber(cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
+    if (cpu.value >= cpus_) [[unlikely]] return errc::cpu_out_of_range;
+    per_cpu& r = cpu_[cpu.value];
+    if (slot >= r.nr_slots) [[unlikely]] return slot_error(r, slot);
+    const mask_t bit = static_cast<mask_t>(mask_t{1} << slot);
+    if (r.values[slot].curr == value && (r.unknown & bit) == 0) return {};
+    mark_unknown(r, cpu, bit);
+    return {};
+  }
+
+  /// What the cache says the hardware holds (kvm_get_user_return_msr()).
+  /// Errors: value_unknown, cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added.
+  [[nodiscard]] result<std::uint64_t> current(cpu_id cpu, unsigned slot) const noexcept {
+    if (cpu.value >= cpus_) return errc::cpu_out_of_range;
+    const per_cpu& r = cpu_[cpu.value];
+    if (slot >= r.nr_slots) return slot_error(r, slot);
+    if ((r.unknown >> slot) & 1U) return errc::value_unknown;
+    return r.values[slot].curr;
+  }
+
+  /// The value restored before user mode on `cpu`.
+  /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added.
+  [[nodiscard]] result<std::uint64_t> host(cpu_id cpu, unsigned slot) const noexcept {
+    if (cpu.value >= cpus_) return errc::cpu_out_of_range;
+    const per_cpu& r = cpu_[cpu.value];
+    if (slot >= r.nr_slots) return slot_error(r, slot);
+    return r.values[slot].host;
+  }
+
+  /// True when `cpu`'s restore is registered (msrs->registered). False out of range.
+  [[nodiscard]] bool registered(cpu_id cpu) const noexcept {
+    return cpu.value < cpus_ && cpu_[cpu.value].node.registered();
+  }
+  /// True when `cpu` is online (cpu_online() ran and no drop() since).
+  [[nodiscard]] bool online(cpu_id cpu) const noexcept {
+    return cpu.value < cpus_ && cpu_[cpu.value].online;
+  }
+  /// Bit i set: slot i will be written by the next restore (cache differs from host, or is
+  /// unknown). Zero out of range.
+  [[nodiscard]] std::uint64_t dirty_slots(cpu_id cpu) const noexcept {
+    return cpu.value < cpus_ ? cpu_[cpu.value].dirty : 0;
+  }
+  /// Bit i set: the cache does not know slot i's hardware value. Zero out of range.
+  [[nodiscard]] std::uint64_t unknown_slots(cpu_id cpu) const noexcept {
+    return cpu.value < cpus_ ? cpu_[cpu.value].unknown : 0;
+  }
+  /// The counters of `cpu` (zero out of range).
+  [[nodiscard]] slot_stats stats(cpu_id cpu) const noexcept {
+    return cpu.value < cpus_ ? cpu_[cpu.value].stats : slot_stats{};
+  }
+
+  /// The restore (kvm_on_user_return()), as the notifier runs it when `cpu` returns to user
+  /// mode: unregister first (guarded by `registered`, so a re-entrant run does nothing twice),
+  /// then write `host` into every dirty slot, in ascending slot order. A slot whose write fails
+  /// keeps its cached value, and the notifier is registered again so I1 still holds; the first
+  /// error is returned. Errors: cpu_out_of_range, the backend's write error.
+  result<void> on_user_return(cpu_id cpu) noexcept {
+    if (cpu.value >= cpus_) [[unlikely]] return errc::cpu_out_of_range;
+    return restore(cpu_[cpu.value], cpu);
+  }
+
+  /// Virtualization disabled on `cpu` (drop_user_return_notifiers()): run the restore now if it
+  /// is registered, then take the CPU offline until the next cpu_online(). If a restore write
+  /// fails the CPU stays online and registered (the hardware still holds a guest value).
+  /// Errors: cpu_out_of_range, the backend's write error.
+  result<void> drop(cpu_id cpu) noexcept {
+    if (cpu.value >= cpus_) [[unlikely]] return errc::cpu_out_of_range;
+    per_cpu& r = cpu_[cpu.value];
+    if (r.node.registered()) {
+      const result<void> res = restore(r, cpu);
+      if (!res) return res;  // still dirty, still registered, still online
+    }
+    r.nr_slots = 0;
+    r.online = false;
+    return {};
+  }
+
+  /// Record size per CPU, for the cache-line budget (16 slots in 5 lines).
+  static constexpr std::size_t per_cpu_bytes() noexcept { return sizeof(per_cpu); }
+
+ private:
+  struct value_pair {
+    std::uint64_t host;
+    std::uint64_t curr;
+  };
+  // Field order keeps 16 slots in five cache lines (320 bytes).
+  struct alignas(64) per_cpu {
+    value_pair values[Slots]{};
+    user_return_notifier node{};
+    mask_t dirty = 0;
+    mask_t unknown = 0;
+    std::uint8_t nr_slots = 0;  // slots captured by cpu_online(); 0 while offline
+    bool online = false;
+    slot_stats stats{};
+  };
+
+  static constexpr std::uint64_t all_slots(std::size_t n) noexcept {
+    return n >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1;
+  }
+
+  // Why `slot >= r.nr_slots`: the one comparison the hot paths make covers all three.
+  errc slot_error(const per_cpu& r, unsigned slot) const noexcept {
+    if (slot >= Slots) return errc::slot_out_of_range;
+    if (slot >= count_) return errc::slot_not_added;
+    URET_ASSERT(!r.online, "slot below nr_slots on an online CPU");
+    return errc::cpu_offline;
+  }
+
+  void register_restore(per_cpu& r, cpu_id cpu) noexcept {
+    // kvm_user_return_register_notifier(): register once.
+    if (!r.node.registered()) static_cast<void>(chain_.register_notifier(cpu, r.node));
+  }
+
+  void cache(per_cpu& r, cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
+    const mask_t bit = static_cast<mask_t>(mask_t{1} << slot);
+    r.values[slot].curr = value;
+    r.unknown = static_cast<mask_t>(r.unknown & ~bit);
+    if (value != r.values[slot].host) {
+      r.dirty = static_cast<mask_t>(r.dirty | bit);
+    } else {
+      r.dirty = static_cast<mask_t>(r.dirty & ~bit);
+    }
+    register_restore(r, cpu);
+  }
+
+  void mark_unknown(per_cpu& r, cpu_id cpu, mask_t bits) noexcept {
+    r.unknown = static_cast<mask_t>(r.unknown | bits);
+    r.dirty = static_cast<mask_t>(r.dirty | bits);
+    register_restore(r, cpu);
+  }
+
+  result<void> restore(per_cpu& r, cpu_id cpu) noexcept {
+    if (r.node.registered()) static_cast<void>(chain_.unregister(r.node));
+    result<void> first_error;
+    for (mask_t todo = r.dirty; todo != 0; todo = static_cast<mask_t>(todo & (todo - 1))) {
+      const auto slot = static_cast<unsigned>(std::countr_zero(todo));
+      const mask_t bit = static_cast<mask_t>(mask_t{1} << slot);
+      value_pair& v = r.values[slot];
+      const result<void> w = backend_.write(cpu, msrs_[slot], v.host);
+      if (!w) {
+        if (first_error) first_error = w;
+        continue;
+      }
+      ++r.stats.writes;
+      v.curr = v.host;
+      r.dirty = static_cast<mask_t>(r.dirty & ~bit);
+      r.unknown = static_cast<mask_t>(r.unknown & ~bit);
+    }
+    if (r.dirty != 0) register_restore(r, cpu);
+    return first_error;
+  }
+
+  static void notifier_callback(user_return_notifier& n, cpu_id cpu) noexcept {
+    auto* self = static_cast<slot_table*>(n.context);
+    static_cast<void>(self->restore(self->cpu_[cpu.value], cpu));
+  }
+
+  per_cpu cpu_[MaxCpus];
+  Backend& backend_;
+  chain_type& chain_;
+  std::size_t cpus_;
+  std::size_t count_ = 0;
+  msr_index msrs_[Slots]{};
+};
+
+}  // namespace uret
