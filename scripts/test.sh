@@ -1,0 +1,11 @@
+#!/bin/sh
+# The whole test suite: installs missing build dependencies (as root), configures, builds and
+# runs every test except the long soak runs (label `long`). Includes the QEMU guest test (real
+# msr driver) and the ring-0 test kernel. Extra arguments go to ctest.
+set -eu
+cd "$(dirname "$0")/.."
+scripts/deps.sh build bench guest
+build=${URET_BUILD_DIR:-build}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j"$(nproc)"
+ctest --test-dir "$build" -j"$(nproc)" -LE long --output-on-failure "$@"
