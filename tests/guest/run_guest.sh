@@ -56,6 +56,9 @@ if [ -n "$missing" ]; then
       skip "apt-get install $packages failed (log: $work/apt.log)"
   fi
   note "packages installed in $(since "$t") s"
+  for tool in $missing; do
+    command -v "$tool" >/dev/null 2>&1 || skip "$tool still missing after installing $packages"
+  done
 fi
 
 # --- kernel -----------------------------------------------------------------------------------
