@@ -276,12 +276,13 @@ class basic_dev_cpu_msr {
         break;
       case msr_syscall::none: break;
     }
-    m += ": ";
-    m += to_string(e.code);
     if (e.sys_errno != 0) {
-      m += std::string(" (") + std::strerror(e.sys_errno) + ")";
+      m += ": ";
+      m += errno_text(e.sys_errno);
     } else if (e.call == msr_syscall::write && e.code == errc::not_permitted) {
-      m += " (the backend is read-only)";
+      m += ": the backend is read-only";
+    } else if (e.code == errc::io_error) {
+      m += ": short transfer";
     }
     m += "; ";
     m += describe(e.code);
@@ -299,6 +300,16 @@ class basic_dev_cpu_msr {
     const long n = ::sysconf(_SC_NPROCESSORS_CONF);
     return n > 0 ? static_cast<std::size_t>(n) : 1;
   }
+
+  // strerror_r comes in two flavours (XSI returns int, GNU returns the text); both handled.
+  static std::string errno_text(int e) {
+    char buf[128] = {};
+    return errno_text_from(::strerror_r(e, buf, sizeof buf), buf, e);
+  }
+  static std::string errno_text_from(int rc, const char* buf, int e) {
+    return rc == 0 ? std::string(buf) : "errno " + std::to_string(e);
+  }
+  static std::string errno_text_from(const char* text, const char*, int) { return text; }
 
   static std::string hex(std::uint32_t v) {
     char buf[16];
