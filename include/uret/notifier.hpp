@@ -62,7 +62,7 @@ class notifier_chain {
   /// Add `n` to `cpu`'s list (user_return_notifier_register()).
   /// Errors: cpu_out_of_range, already_registered, invalid_argument (no callback).
   result<void> register_notifier(cpu_id cpu, user_return_notifier& n) noexcept {
-    if (cpu.value >= cpus_) return errc::cpu_out_of_range;
+    if (!valid(cpu)) return errc::cpu_out_of_range;
     if (n.on_user_return == nullptr) return errc::invalid_argument;
     if (n.registered()) return errc::already_registered;
     head& h = heads_[cpu.value];
@@ -90,7 +90,7 @@ class notifier_chain {
   /// `cpu` returns to user mode: call every registered notifier (fire_user_return_notifiers()).
   /// Errors: cpu_out_of_range, busy (fire of the same CPU from inside a callback).
   result<void> fire(cpu_id cpu) noexcept {
-    if (cpu.value >= cpus_) return errc::cpu_out_of_range;
+    if (!valid(cpu)) return errc::cpu_out_of_range;
     head& h = heads_[cpu.value];
     if (h.firing) return errc::busy;
     h.firing = true;
@@ -106,10 +106,15 @@ class notifier_chain {
   /// True when `cpu` has a notifier registered: the TIF_USER_RETURN_NOTIFY flag that the
   /// running task carries. False for an out-of-range CPU.
   [[nodiscard]] bool pending(cpu_id cpu) const noexcept {
-    return cpu.value < cpus_ && heads_[cpu.value].first != nullptr;
+    return valid(cpu) && heads_[cpu.value].first != nullptr;
   }
 
  private:
+  [[nodiscard]] bool valid(cpu_id cpu) const noexcept {
+    if (cpus_ > MaxCpus) __builtin_unreachable();  // constructor clamps; lets GCC see the bound
+    return cpu.value < cpus_;
+  }
+
   struct alignas(64) head {
     user_return_notifier* first = nullptr;
     user_return_notifier* cursor = nullptr;  // next node a running fire() visits

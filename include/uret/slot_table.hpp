@@ -105,7 +105,7 @@ class slot_table {
     for (std::size_t c = 0; c < cpus_; ++c) {
       if (cpu_[c].online) return errc::table_in_use;
     }
-    if (probe_cpu.value >= cpus_) return errc::cpu_out_of_range;
+    if (!valid(probe_cpu)) return errc::cpu_out_of_range;
     const result<std::uint64_t> v = backend_.read(probe_cpu, msr);
     if (!v) return v.error();
     const result<void> w = backend_.write(probe_cpu, msr, *v);
@@ -128,7 +128,7 @@ class slot_table {
   /// guest's value would become "host" for good. All reads happen before anything changes.
   /// Errors: cpu_out_of_range, guest_value_loaded, the backend's read error.
   result<void> cpu_online(cpu_id cpu) noexcept {
-    if (cpu.value >= cpus_) return errc::cpu_out_of_range;
+    if (!valid(cpu)) return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
     if (r.node.registered()) return errc::guest_value_loaded;
     std::uint64_t read_back[Slots];
@@ -154,7 +154,7 @@ class slot_table {
   /// value back; the cache says so).
   result<void> set(cpu_id cpu, unsigned slot, std::uint64_t value,
                    std::uint64_t mask = ~std::uint64_t{0}) noexcept {
-    if (cpu.value >= cpus_) [[unlikely]] return errc::cpu_out_of_range;
+    if (!valid(cpu)) [[unlikely]] return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
     if (slot >= r.nr_slots) [[unlikely]] return slot_error(r, slot);
     value_pair& v = r.values[slot];
@@ -181,7 +181,7 @@ class slot_table {
   /// prefer may_clobber() when it might not have.
   /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added.
   result<void> update_cache(cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
-    if (cpu.value >= cpus_) [[unlikely]] return errc::cpu_out_of_range;
+    if (!valid(cpu)) [[unlikely]] return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
     if (slot >= r.nr_slots) [[unlikely]] return slot_error(r, slot);
     cache(r, cpu, slot, value);
@@ -193,7 +193,7 @@ class slot_table {
   /// changed the MSR in a way the caller cannot describe.
   /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added.
   result<void> invalidate(cpu_id cpu, unsigned slot) noexcept {
-    if (cpu.value >= cpus_) [[unlikely]] return errc::cpu_out_of_range;
+    if (!valid(cpu)) [[unlikely]] return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
     if (slot >= r.nr_slots) [[unlikely]] return slot_error(r, slot);
     mark_unknown(r, cpu, static_cast<mask_t>(mask_t{1} << slot));
@@ -202,7 +202,7 @@ class slot_table {
 
   /// invalidate() for every slot of `cpu`.
   result<void> invalidate(cpu_id cpu) noexcept {
-    if (cpu.value >= cpus_) [[unlikely]] return errc::cpu_out_of_range;
+    if (!valid(cpu)) [[unlikely]] return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
     if (!r.online) return errc::cpu_offline;
     if (r.nr_slots == 0) return {};
@@ -216,7 +216,7 @@ class slot_table {
   /// slot stays known; otherwise it becomes unknown. Never wrong, never writes.
   /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added.
   result<void> may_clobber(cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
-    if (cpu.value >= cpus_) [[unlikely]] return errc::cpu_out_of_range;
+    if (!valid(cpu)) [[unlikely]] return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
     if (slot >= r.nr_slots) [[unlikely]] return slot_error(r, slot);
     const mask_t bit = static_cast<mask_t>(mask_t{1} << slot);
@@ -228,7 +228,7 @@ class slot_table {
   /// What the cache says the hardware holds (kvm_get_user_return_msr()).
   /// Errors: value_unknown, cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added.
   [[nodiscard]] result<std::uint64_t> current(cpu_id cpu, unsigned slot) const noexcept {
-    if (cpu.value >= cpus_) return errc::cpu_out_of_range;
+    if (!valid(cpu)) return errc::cpu_out_of_range;
     const per_cpu& r = cpu_[cpu.value];
     if (slot >= r.nr_slots) return slot_error(r, slot);
     if ((r.unknown >> slot) & 1U) return errc::value_unknown;
@@ -238,7 +238,7 @@ class slot_table {
   /// The value restored before user mode on `cpu`.
   /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added.
   [[nodiscard]] result<std::uint64_t> host(cpu_id cpu, unsigned slot) const noexcept {
-    if (cpu.value >= cpus_) return errc::cpu_out_of_range;
+    if (!valid(cpu)) return errc::cpu_out_of_range;
     const per_cpu& r = cpu_[cpu.value];
     if (slot >= r.nr_slots) return slot_error(r, slot);
     return r.values[slot].host;
@@ -246,24 +246,24 @@ class slot_table {
 
   /// True when `cpu`'s restore is registered (msrs->registered). False out of range.
   [[nodiscard]] bool registered(cpu_id cpu) const noexcept {
-    return cpu.value < cpus_ && cpu_[cpu.value].node.registered();
+    return valid(cpu) && cpu_[cpu.value].node.registered();
   }
   /// True when `cpu` is online (cpu_online() ran and no drop() since).
   [[nodiscard]] bool online(cpu_id cpu) const noexcept {
-    return cpu.value < cpus_ && cpu_[cpu.value].online;
+    return valid(cpu) && cpu_[cpu.value].online;
   }
   /// Bit i set: slot i will be written by the next restore (cache differs from host, or is
   /// unknown). Zero out of range.
   [[nodiscard]] std::uint64_t dirty_slots(cpu_id cpu) const noexcept {
-    return cpu.value < cpus_ ? cpu_[cpu.value].dirty : 0;
+    return valid(cpu) ? cpu_[cpu.value].dirty : 0;
   }
   /// Bit i set: the cache does not know slot i's hardware value. Zero out of range.
   [[nodiscard]] std::uint64_t unknown_slots(cpu_id cpu) const noexcept {
-    return cpu.value < cpus_ ? cpu_[cpu.value].unknown : 0;
+    return valid(cpu) ? cpu_[cpu.value].unknown : 0;
   }
   /// The counters of `cpu` (zero out of range).
   [[nodiscard]] slot_stats stats(cpu_id cpu) const noexcept {
-    return cpu.value < cpus_ ? cpu_[cpu.value].stats : slot_stats{};
+    return valid(cpu) ? cpu_[cpu.value].stats : slot_stats{};
   }
 
   /// The restore (kvm_on_user_return()), as the notifier runs it when `cpu` returns to user
@@ -272,7 +272,7 @@ class slot_table {
   /// keeps its cached value, and the notifier is registered again so I1 still holds; the first
   /// error is returned. Errors: cpu_out_of_range, the backend's write error.
   result<void> on_user_return(cpu_id cpu) noexcept {
-    if (cpu.value >= cpus_) [[unlikely]] return errc::cpu_out_of_range;
+    if (!valid(cpu)) [[unlikely]] return errc::cpu_out_of_range;
     return restore(cpu_[cpu.value], cpu);
   }
 
@@ -281,7 +281,7 @@ class slot_table {
   /// fails the CPU stays online and registered (the hardware still holds a guest value).
   /// Errors: cpu_out_of_range, the backend's write error.
   result<void> drop(cpu_id cpu) noexcept {
-    if (cpu.value >= cpus_) [[unlikely]] return errc::cpu_out_of_range;
+    if (!valid(cpu)) [[unlikely]] return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
     if (r.node.registered()) {
       const result<void> res = restore(r, cpu);
@@ -310,6 +310,11 @@ class slot_table {
     bool online = false;
     slot_stats stats{};
   };
+
+  [[nodiscard]] bool valid(cpu_id cpu) const noexcept {
+    if (cpus_ > MaxCpus) __builtin_unreachable();  // constructor clamps; lets GCC see the bound
+    return cpu.value < cpus_;
+  }
 
   static constexpr std::uint64_t all_slots(std::size_t n) noexcept {
     return n >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1;
