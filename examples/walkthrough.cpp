@@ -28,8 +28,8 @@ int main() {
 
   uret::notifier_chain<1> chain{1};
   uret::slot_table<uret::mock_msr, 16, 1> table{hw, chain, 1};
-  for (auto m : {uret::msrs::star, uret::msrs::lstar, uret::msrs::syscall_mask,
-                 uret::msrs::tsc_aux}) {
+  for (auto m :
+       {uret::msrs::star, uret::msrs::lstar, uret::msrs::syscall_mask, uret::msrs::tsc_aux}) {
     if (auto slot = table.add(m); !slot) return fail("add", slot.error());
   }
   if (auto r = table.cpu_online(cpu); !r) return fail("cpu_online", r.error());

@@ -14,9 +14,9 @@
 namespace {
 using uret::cpu_id;
 constexpr unsigned ncpus = 3;
-constexpr std::array<uret::msr_index, 5> msr_list = {
-    uret::msrs::star, uret::msrs::lstar, uret::msrs::syscall_mask, uret::msrs::tsc_aux,
-    uret::msrs::efer};
+constexpr std::array<uret::msr_index, 5> msr_list = {uret::msrs::star, uret::msrs::lstar,
+                                                     uret::msrs::syscall_mask, uret::msrs::tsc_aux,
+                                                     uret::msrs::efer};
 
 // The kernel's state and functions (arch/x86/kvm/x86.c), restated over a mock backend:
 // struct kvm_user_return_msrs { registered; values[] { host, curr } }.
@@ -205,9 +205,7 @@ TEST_CASE("slot_table and the kernel model produce identical write logs", "[slot
           REQUIRE(ref.set(c, slot, value, mask) == 0);
           break;
         }
-        default:
-          REQUIRE(chain.fire(cpu_id{c}).has_value());
-          ref.fire(c);
+        default: REQUIRE(chain.fire(cpu_id{c}).has_value()); ref.fire(c);
       }
     }
     for (unsigned c = 0; c < ncpus; ++c) {

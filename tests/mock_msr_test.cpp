@@ -59,13 +59,12 @@ TEST_CASE("mock_msr: injected faults are one-shot and per CPU and MSR", "[mock_m
   CHECK(hw.write(cpu_id{0}, msrs::lstar, 5).has_value());  // other MSR unaffected
   CHECK(hw.write(cpu_id{0}, msrs::star, 5).error() == errc::msr_fault);
   CHECK(*hw.peek(cpu_id{0}, msrs::star) == 1);
-  CHECK(hw.write(cpu_id{0}, msrs::star, 5).has_value());   // one-shot
+  CHECK(hw.write(cpu_id{0}, msrs::star, 5).has_value());  // one-shot
   CHECK(hw.read(cpu_id{1}, msrs::lstar).error() == errc::msr_fault);
   CHECK(hw.read(cpu_id{1}, msrs::lstar).has_value());
 }
 
-TEST_CASE("mock_msr: the log records successful writes in order; poke bypasses it",
-          "[mock_msr]") {
+TEST_CASE("mock_msr: the log records successful writes in order; poke bypasses it", "[mock_msr]") {
   uret::mock_msr hw{1};
   hw.declare(msrs::tsc_aux);
   REQUIRE(hw.write(cpu_id{0}, msrs::tsc_aux, 1).has_value());

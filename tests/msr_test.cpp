@@ -33,8 +33,8 @@ TEST_CASE("TDX post-exit values: SYSCALL_MASK 0x20200, the other clobbered MSRs 
   REQUIRE(fmask != nullptr);
   CHECK(fmask->tdx_clobbers);
   CHECK(fmask->tdx_post_exit == 0x20200U);
-  for (auto m : {uret::msrs::star, uret::msrs::lstar, uret::msrs::tsc_aux,
-                 uret::msrs::kernel_gs_base}) {
+  for (auto m :
+       {uret::msrs::star, uret::msrs::lstar, uret::msrs::tsc_aux, uret::msrs::kernel_gs_base}) {
     const auto* w = uret::find_well_known(m);
     REQUIRE(w != nullptr);
     CHECK(w->tdx_clobbers);

@@ -14,7 +14,7 @@ struct probe {
   std::vector<int>* order = nullptr;
   int id = 0;
   uret::notifier_chain<4>* chain = nullptr;
-  uret::user_return_notifier* victim = nullptr;  // unregistered by this callback
+  uret::user_return_notifier* victim = nullptr;   // unregistered by this callback
   uret::user_return_notifier* recruit = nullptr;  // registered by this callback
   bool unregister_self = false;
 };

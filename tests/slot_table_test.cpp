@@ -49,8 +49,7 @@ struct machine {
 const cpu_id cpu0{0}, cpu1{1};
 }  // namespace
 
-TEST_CASE("slot_table: add hands out dense slots and probes read-then-write-back",
-          "[slot_table]") {
+TEST_CASE("slot_table: add hands out dense slots and probes read-then-write-back", "[slot_table]") {
   uret::mock_msr hw{1};
   hw.declare(msrs::star, 0x23001000000000);
   hw.declare(msrs::lstar, 5);
@@ -142,8 +141,7 @@ TEST_CASE("slot_table: cpu_online captures host = curr from hardware", "[slot_ta
   }
 }
 
-TEST_CASE("slot_table: set merges bits outside the mask from host, not from curr",
-          "[slot_table]") {
+TEST_CASE("slot_table: set merges bits outside the mask from host, not from curr", "[slot_table]") {
   machine m;
   REQUIRE(m.table.set(cpu0, m.fmask, 0xAAAA00).has_value());  // curr = 0xAAAA00
   REQUIRE(m.table.set(cpu0, m.fmask, 0x000011, 0xFF).has_value());
@@ -321,7 +319,7 @@ TEST_CASE("slot_table: a restore write that fails keeps the slot dirty and re-re
   CHECK(m.table.on_user_return(cpu0).error() == errc::msr_fault);
   CHECK(*m.table.current(cpu0, m.lstar) == 0x42);  // the hardware still holds it
   CHECK(*m.table.current(cpu0, m.tsc_aux) == 0);   // the other slot was restored
-  CHECK(m.table.registered(cpu0));                  // I1 still holds
+  CHECK(m.table.registered(cpu0));                 // I1 still holds
   SECTION("drop then keeps the CPU online and reports the failure") {
     m.hw.fail_next_write(cpu0, msrs::lstar);
     CHECK(m.table.drop(cpu0).error() == errc::msr_fault);
@@ -337,8 +335,7 @@ TEST_CASE("slot_table: a restore write that fails keeps the slot dirty and re-re
   }
 }
 
-TEST_CASE("slot_table: drop restores if registered, then takes the CPU offline",
-          "[slot_table]") {
+TEST_CASE("slot_table: drop restores if registered, then takes the CPU offline", "[slot_table]") {
   machine m;
   REQUIRE(m.table.set(cpu1, m.lstar, 0x42).has_value());
   m.hw.clear_log();

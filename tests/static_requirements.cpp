@@ -27,16 +27,16 @@ static_assert(noexcept(std::declval<const table&>().host(cpu, 0U)));
 static_assert(noexcept(std::declval<table&>().on_user_return(cpu)));
 static_assert(noexcept(std::declval<table&>().drop(cpu)));
 static_assert(noexcept(std::declval<chain&>().fire(cpu)));
-static_assert(noexcept(std::declval<chain&>().register_notifier(
-    cpu, std::declval<uret::user_return_notifier&>())));
-static_assert(noexcept(std::declval<chain&>().unregister(
-    std::declval<uret::user_return_notifier&>())));
+static_assert(noexcept(
+    std::declval<chain&>().register_notifier(cpu, std::declval<uret::user_return_notifier&>())));
+static_assert(
+    noexcept(std::declval<chain&>().unregister(std::declval<uret::user_return_notifier&>())));
 
 // Failures are values that must be looked at.
-static_assert(std::is_same_v<decltype(std::declval<table&>().set(cpu, 0U, 1U)),
-                             uret::result<void>>);
-static_assert(std::is_same_v<decltype(std::declval<table&>().add(uret::msrs::star)),
-                             uret::result<unsigned>>);
+static_assert(
+    std::is_same_v<decltype(std::declval<table&>().set(cpu, 0U, 1U)), uret::result<void>>);
+static_assert(
+    std::is_same_v<decltype(std::declval<table&>().add(uret::msrs::star)), uret::result<unsigned>>);
 
 // Tables and chains are pinned: notifier nodes point into them.
 static_assert(!std::is_copy_constructible_v<table> && !std::is_move_constructible_v<table>);

@@ -54,7 +54,8 @@ struct table_dump {
 };
 
 /// The slot table of `cpu`, for printing: one line for the CPU (online, registered, counters)
-/// and, when online, one per slot (MSR, host, curr or "unknown", and "dirty" when the restore will write it).
+/// and, when online, one per slot (MSR, host, curr or "unknown", and "dirty" when the restore will
+/// write it).
 template <msr_backend B, std::size_t S, std::size_t C>
 [[nodiscard]] table_dump<slot_table<B, S, C>> dump(const slot_table<B, S, C>& table,
                                                    cpu_id cpu) noexcept {
@@ -82,7 +83,8 @@ struct fmt::formatter<uret::table_dump<Table>> {
       const bool dirty = ((t.dirty_slots(d.cpu) >> slot) & 1U) != 0;
       out = fmt::format_to(out, "\n  slot {:2} {:<28} host ", slot, fmt::to_string(*t.msr(slot)));
       out = fmt::format_to(out, "{:#018x} curr ", host.value_or(0));
-      out = curr ? fmt::format_to(out, "{:#018x}", *curr) : fmt::format_to(out, "{:>18}", "unknown");
+      out =
+          curr ? fmt::format_to(out, "{:#018x}", *curr) : fmt::format_to(out, "{:>18}", "unknown");
       if (dirty) out = fmt::format_to(out, " dirty");
     }
     return out;

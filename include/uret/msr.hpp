@@ -124,7 +124,8 @@ enum class errc : std::uint8_t {
     case errc::duplicate_msr: return "MSR already added";
     case errc::unknown_msr: return "MSR has no slot";
     case errc::table_in_use: return "slots cannot be added once a CPU is online";
-    case errc::guest_value_loaded: return "guest values loaded: restore before capturing host values";
+    case errc::guest_value_loaded:
+      return "guest values loaded: restore before capturing host values";
     case errc::value_unknown: return "hardware value unknown";
     case errc::interrupted: return "restore ran during the write; hardware holds the host value";
     case errc::already_registered: return "notifier already registered";

@@ -20,8 +20,10 @@ namespace uret {
 /// @brief A policy that reads and writes MSRs of a given CPU, failing by value, never throwing.
 template <class Backend>
 concept msr_backend = requires(Backend& b, cpu_id cpu, msr_index msr, std::uint64_t value) {
-  { b.read(cpu, msr) } noexcept -> std::same_as<result<std::uint64_t>>;
-  { b.write(cpu, msr, value) } noexcept -> std::same_as<result<void>>;
+  { b.read(cpu, msr) }
+  noexcept->std::same_as<result<std::uint64_t>>;
+  { b.write(cpu, msr, value) }
+  noexcept->std::same_as<result<void>>;
 };
 
 }  // namespace uret

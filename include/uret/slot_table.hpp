@@ -66,9 +66,7 @@ class slot_table {
   /// A table over `backend` for CPUs 0 .. cpus-1 (clamped to 1 .. MaxCpus), registering its
   /// per-CPU notifiers on `chain`. Both must outlive the table; the table does not move.
   slot_table(Backend& backend, chain_type& chain, std::size_t cpus = MaxCpus) noexcept
-      : backend_(backend),
-        chain_(chain),
-        cpus_(cpus == 0 ? 1 : (cpus > MaxCpus ? MaxCpus : cpus)) {
+      : backend_(backend), chain_(chain), cpus_(cpus == 0 ? 1 : (cpus > MaxCpus ? MaxCpus : cpus)) {
     for (auto& r : cpu_) {
       r.node.on_user_return = &slot_table::notifier_callback;
       r.node.context = this;
@@ -154,9 +152,11 @@ class slot_table {
   /// value back; the cache says so).
   result<void> set(cpu_id cpu, unsigned slot, std::uint64_t value,
                    std::uint64_t mask = ~std::uint64_t{0}) noexcept {
-    if (!valid(cpu)) [[unlikely]] return errc::cpu_out_of_range;
+    if (!valid(cpu)) [[unlikely]]
+      return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
-    if (slot >= r.nr_slots) [[unlikely]] return slot_error(r, slot);
+    if (slot >= r.nr_slots) [[unlikely]]
+      return slot_error(r, slot);
     value_pair& v = r.values[slot];
     value = (value & mask) | (v.host & ~mask);
     const mask_t bit = static_cast<mask_t>(mask_t{1} << slot);
@@ -170,7 +170,8 @@ class slot_table {
     ++r.stats.writes;
     // Only a restore clears a dirty bit; if one ran between our WRMSR and here (a
     // virtualization disable from interrupt context), it wrote `host` after our value.
-    if (was_dirty && (r.dirty & bit) == 0) [[unlikely]] return errc::interrupted;
+    if (was_dirty && (r.dirty & bit) == 0) [[unlikely]]
+      return errc::interrupted;
     cache(r, cpu, slot, value);
     return {};
   }
@@ -181,9 +182,11 @@ class slot_table {
   /// prefer may_clobber() when it might not have.
   /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added.
   result<void> update_cache(cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
-    if (!valid(cpu)) [[unlikely]] return errc::cpu_out_of_range;
+    if (!valid(cpu)) [[unlikely]]
+      return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
-    if (slot >= r.nr_slots) [[unlikely]] return slot_error(r, slot);
+    if (slot >= r.nr_slots) [[unlikely]]
+      return slot_error(r, slot);
     cache(r, cpu, slot, value);
     return {};
   }
@@ -193,16 +196,19 @@ class slot_table {
   /// changed the MSR in a way the caller cannot describe.
   /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added.
   result<void> invalidate(cpu_id cpu, unsigned slot) noexcept {
-    if (!valid(cpu)) [[unlikely]] return errc::cpu_out_of_range;
+    if (!valid(cpu)) [[unlikely]]
+      return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
-    if (slot >= r.nr_slots) [[unlikely]] return slot_error(r, slot);
+    if (slot >= r.nr_slots) [[unlikely]]
+      return slot_error(r, slot);
     mark_unknown(r, cpu, static_cast<mask_t>(mask_t{1} << slot));
     return {};
   }
 
   /// invalidate() for every slot of `cpu`.
   result<void> invalidate(cpu_id cpu) noexcept {
-    if (!valid(cpu)) [[unlikely]] return errc::cpu_out_of_range;
+    if (!valid(cpu)) [[unlikely]]
+      return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
     if (!r.online) return errc::cpu_offline;
     if (r.nr_slots == 0) return {};
@@ -216,9 +222,11 @@ class slot_table {
   /// slot stays known; otherwise it becomes unknown. Never wrong, never writes.
   /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added.
   result<void> may_clobber(cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
-    if (!valid(cpu)) [[unlikely]] return errc::cpu_out_of_range;
+    if (!valid(cpu)) [[unlikely]]
+      return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
-    if (slot >= r.nr_slots) [[unlikely]] return slot_error(r, slot);
+    if (slot >= r.nr_slots) [[unlikely]]
+      return slot_error(r, slot);
     const mask_t bit = static_cast<mask_t>(mask_t{1} << slot);
     if (r.values[slot].curr == value && (r.unknown & bit) == 0) return {};
     mark_unknown(r, cpu, bit);
@@ -272,7 +280,8 @@ class slot_table {
   /// keeps its cached value, and the notifier is registered again so I1 still holds; the first
   /// error is returned. Errors: cpu_out_of_range, the backend's write error.
   result<void> on_user_return(cpu_id cpu) noexcept {
-    if (!valid(cpu)) [[unlikely]] return errc::cpu_out_of_range;
+    if (!valid(cpu)) [[unlikely]]
+      return errc::cpu_out_of_range;
     return restore(cpu_[cpu.value], cpu);
   }
 
@@ -281,7 +290,8 @@ class slot_table {
   /// fails the CPU stays online and registered (the hardware still holds a guest value).
   /// Errors: cpu_out_of_range, the backend's write error.
   result<void> drop(cpu_id cpu) noexcept {
-    if (!valid(cpu)) [[unlikely]] return errc::cpu_out_of_range;
+    if (!valid(cpu)) [[unlikely]]
+      return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
     if (r.node.registered()) {
       const result<void> res = restore(r, cpu);

@@ -66,8 +66,7 @@ int run_backend_contract(Fixture& f, contract_report report, void* ctx) noexcept
           !w.has_value() && w.error() == uret::errc::msr_fault);
     const uret::result<std::uint64_t> after = b.read(cpu, f.faulting_msr());
     check("a rejected write leaves the register unchanged",
-          before.has_value() == after.has_value() &&
-              (!before.has_value() || *before == *after));
+          before.has_value() == after.has_value() && (!before.has_value() || *before == *after));
   }
   if (f.has_cpu_bound()) {
     const uret::cpu_id bad{f.cpus()};
@@ -93,7 +92,8 @@ int run_backend_contract(Fixture& f, contract_report report, void* ctx) noexcept
         const std::uint64_t guest = host ^ 0x5a0;
         const std::uint64_t w0 = table.stats(cpu).writes;
         check("set of a guest value succeeds", table.set(cpu, *slot, guest).has_value());
-        check("after set the hardware holds the guest value", b.read(cpu, m).value_or(host) == guest);
+        check("after set the hardware holds the guest value",
+              b.read(cpu, m).value_or(host) == guest);
         check("set of the same value again is skipped",
               table.set(cpu, *slot, guest).has_value() && table.stats(cpu).writes == w0 + 1);
         check("set registers the restore", table.registered(cpu) && chain.pending(cpu));
