@@ -12,7 +12,9 @@
 //     outcomes), invalidate; the table's write counter equals the writes RDTSCP saw; the other
 //     CPU is untouched;
 //  D. a rejected write through the table: errc::msr_fault from the driver's EIO, no state change;
-//  E. P5: the cost of dev_cpu_msr::read against a bare pread loop, printed (not asserted).
+//  E. P5: the cost of dev_cpu_msr::read against a bare pread loop, printed (not asserted);
+//  F. when the initramfs holds it, the read_host_msrs example: as root it prints every CPU's
+//     user-return MSRs; as an unprivileged user it fails with a one-line "run as root" error.
 // STAR, LSTAR and SYSCALL_MASK are only read: the guest kernel's own system calls depend on them.
 // TSC_AUX is always put back (the kernel's getcpu() reads it); the end checks that it was.
 //
@@ -25,6 +27,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -400,6 +403,66 @@ void p5(uret::dev_cpu_msr& hw, long iterations) {
       rounds, iterations, per_raw, per_lib, per_lib / per_raw);
 }
 
+// --- F. the read_host_msrs example on the real driver --------------------------------------------
+
+struct run_result {
+  int status = -1;  // exit status, or -1 when it did not exit normally
+  char output[4096] = {};
+};
+
+/// Run `path` with stdout and stderr captured, as `uid` unless it is 0.
+run_result run_program(const char* path, uid_t uid) {
+  run_result r;
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) return r;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipe_fds[1], STDOUT_FILENO);
+    dup2(pipe_fds[1], STDERR_FILENO);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    if (uid != 0 && (setgid(uid) != 0 || setuid(uid) != 0)) _exit(126);
+    execl(path, path, static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  std::size_t used = 0;
+  for (;;) {
+    const ssize_t n = ::read(pipe_fds[0], r.output + used, sizeof r.output - 1 - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    used += static_cast<std::size_t>(n);
+    if (used == sizeof r.output - 1) break;
+  }
+  close(pipe_fds[0]);
+  int wstatus = 0;
+  while (pid > 0 && waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  if (pid > 0 && WIFEXITED(wstatus)) r.status = WEXITSTATUS(wstatus);
+  return r;
+}
+
+void example_checks() {
+  const char* path = "/read_host_msrs";
+  if (access(path, X_OK) != 0) {
+    say("--- F. read_host_msrs example: not in the initramfs, skipped ---\n");
+    return;
+  }
+  say("--- F. the read_host_msrs example on the real driver ---\n");
+  const run_result as_root = run_program(path, 0);
+  say("%s", as_root.output);
+  check(as_root.status == 0 && std::strstr(as_root.output, "LSTAR (0xc0000082)") != nullptr &&
+            std::strstr(as_root.output, "cpu1") != nullptr,
+        "as root it prints the user-return MSRs of every CPU (exit status %d)", as_root.status);
+  const run_result as_nobody = run_program(path, 65534);
+  say("example as uid 65534: %s", as_nobody.output);
+  check(as_nobody.status > 0 && as_nobody.status < 126 &&
+            std::strstr(as_nobody.output, "run as root") != nullptr &&
+            std::strchr(as_nobody.output, '\n') == std::strrchr(as_nobody.output, '\n'),
+        "as an unprivileged user it fails with one line saying to run as root (exit status %d)",
+        as_nobody.status);
+}
+
 long env_long(const char* name, long fallback) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' ? std::strtol(v, nullptr, 0) : fallback;
@@ -433,6 +496,8 @@ int main() {
       static_cast<void>(hw.write(cpu_id{c}, uret::msrs::tsc_aux, original[c]));
     }
   }
+
+  example_checks();
 
   const long iterations = env_long("URET_P5_ITERS", 20000);
   if (iterations > 0) p5(hw, iterations);

@@ -3,7 +3,7 @@
 # with a one-program initramfs whose /init is guest_init.cpp, and judge the run.
 #
 #   run_guest.sh --init <static /init binary> --work <cache dir in the build tree>
-#                [--timeout <seconds for QEMU>] [--smp <vCPUs>]
+#                [--timeout <seconds for QEMU>] [--smp <vCPUs>] [--example <static binary>]
 #
 # Exit status: 0 pass; 1 fail (the guest log is printed); 77 skipped (CTest's SKIP_RETURN_CODE),
 # after a line "skipped: <reason>", when QEMU or the kernel cannot be had here.
@@ -13,13 +13,14 @@
 # The guest's console log and a summary are kept in --work (guest-console.log, guest-summary.log).
 set -euo pipefail
 
-init="" work="" qemu_timeout=120 smp=2
+init="" work="" example="" qemu_timeout=120 smp=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --init) init=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --timeout) qemu_timeout=$2; shift 2 ;;
     --smp) smp=$2; shift 2 ;;
+    --example) example=$2; shift 2 ;;
     *) echo "run_guest.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -143,6 +144,10 @@ else
 fi
 cp "$init" "$stage/init"
 strip "$stage/init" 2>/dev/null || true
+if [ -n "$example" ]; then  # the guest runs it as /read_host_msrs
+  cp "$example" "$stage/read_host_msrs"
+  strip "$stage/read_host_msrs" 2>/dev/null || true
+fi
 initrd="$work/initrd.gz"
 (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) |
   gzip -n -6 >"$initrd"
@@ -179,7 +184,7 @@ fi
 
 {
   echo "guest-test: kernel $kernel_pkg, image $(basename "$kernel_image"), -smp $smp"
-  grep -a -E '^(RDTSCP|P5|contract:|URET-GUEST:)' "$console" || true
+  grep -a -E '^(RDTSCP|P5|contract:|example as|URET-GUEST:)' "$console" || true
   echo "guest-test: QEMU boot-to-poweroff ${boot_seconds} s, whole test $(since "$started") s"
   echo "guest-test: verdict: $verdict (guest log: $console)"
 } | tee "$summary"

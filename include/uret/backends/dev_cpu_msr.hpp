@@ -279,13 +279,11 @@ class basic_dev_cpu_msr {
     if (e.sys_errno != 0) {
       m += ": ";
       m += errno_text(e.sys_errno);
-    } else if (e.call == msr_syscall::write && e.code == errc::not_permitted) {
-      m += ": the backend is read-only";
     } else if (e.code == errc::io_error) {
       m += ": short transfer";
     }
     m += "; ";
-    m += describe(e.code);
+    m += advice(e);
     return m;
   }
 
@@ -299,6 +297,19 @@ class basic_dev_cpu_msr {
   static std::size_t configured_cpus() noexcept {
     const long n = ::sysconf(_SC_NPROCESSORS_CONF);
     return n > 0 ? static_cast<std::size_t>(n) : 1;
+  }
+
+  // describe(), narrowed to what the failed call can mean.
+  static std::string_view advice(const dev_cpu_msr_error& e) noexcept {
+    if (e.code == errc::not_permitted && e.call == msr_syscall::write) {
+      return e.sys_errno == 0
+                 ? "the backend is read-only: build it with access::read_write"
+                 : "the kernel forbids MSR writes (lockdown, or msr.allow_writes=off)";
+    }
+    if (e.code == errc::not_permitted) {
+      return "not permitted: run as root (the msr device needs CAP_SYS_RAWIO)";
+    }
+    return describe(e.code);
   }
 
   // strerror_r comes in two flavours (XSI returns int, GNU returns the text); both handled.
