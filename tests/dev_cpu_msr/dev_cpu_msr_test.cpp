@@ -1,7 +1,7 @@
 // Tests of uret/backends/dev_cpu_msr.hpp without root or the msr driver: a fake tree of sparse
 // files stands in for /dev/cpu, and the fault_syscalls policy injects the driver's errors.
-#include <catch2/catch.hpp>
 #include <dirent.h>
+#include <catch2/catch.hpp>
 
 #include <cerrno>
 #include <cstdint>
@@ -27,7 +27,7 @@ constexpr msr_index pkrs{0x6E1};
 constexpr std::uint64_t pkrs_reserved = 0xffffffff00000000;
 
 fake_backend make_backend(const uret_test::fake_msr_tree& tree, access mode = access::read_write,
-                     std::size_t cpus = 2) {
+                          std::size_t cpus = 2) {
   fake_backend b{mode, tree.root(), cpus};
   b.syscalls().reserved_bits.push_back({pkrs.value, pkrs_reserved});
   return b;

@@ -111,8 +111,8 @@ class fake_msr_tree {
  public:
   explicit fake_msr_tree(std::uint32_t cpus) : cpus_(cpus) {
     const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                        "/uret-fake-msr-XXXXXX";
+    std::string templ =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/uret-fake-msr-XXXXXX";
     if (::mkdtemp(templ.data()) == nullptr) return;
     root_ = templ;
     for (std::uint32_t c = 0; c < cpus; ++c) {
@@ -162,7 +162,8 @@ class fake_msr_tree {
   bool poke(std::uint32_t cpu, uret::msr_index msr, std::uint64_t value) const {
     const int fd = ::open(file(cpu).c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) return false;
-    const bool ok = ::pwrite(fd, &value, sizeof value, static_cast<off_t>(msr.value)) == sizeof value;
+    const bool ok =
+        ::pwrite(fd, &value, sizeof value, static_cast<off_t>(msr.value)) == sizeof value;
     ::close(fd);
     return ok;
   }

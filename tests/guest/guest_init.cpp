@@ -52,7 +52,7 @@ using uret::cpu_id;
 using uret::errc;
 using uret::msr_index;
 
-constexpr msr_index pkrs{0x6E1};                           // IA32_PKRS
+constexpr msr_index pkrs{0x6E1};                             // IA32_PKRS
 constexpr std::uint64_t pkrs_reserved = 0xffffffff00000000;  // bits 63:32 are reserved
 constexpr std::uint32_t max_cpus = 64;
 constexpr unsigned short exit_port = 0xf4;
@@ -142,8 +142,7 @@ bool pin_to(std::uint32_t cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
-  return sched_setaffinity(0, sizeof set, &set) == 0 &&
-         sched_getcpu() == static_cast<int>(cpu);
+  return sched_setaffinity(0, sizeof set, &set) == 0 && sched_getcpu() == static_cast<int>(cpu);
 }
 
 /// ECX of RDTSCP: the low 32 bits of TSC_AUX of the CPU that executes it.
@@ -169,8 +168,8 @@ void read_user_return_msrs(std::uint32_t cpus, std::uint64_t (&tsc_aux)[max_cpus
     check(pin_to(c), "pinned to CPU %u", c);
     for (const msr_index m : shown) {
       const uret::result<std::uint64_t> v = ro.read(cpu, m);
-      if (!check(v.has_value(), "cpu%u %-12s (0x%x) = 0x%016" PRIx64, c,
-                 uret::msr_name(m).data(), m.value, value_of(v))) {
+      if (!check(v.has_value(), "cpu%u %-12s (0x%x) = 0x%016" PRIx64, c, uret::msr_name(m).data(),
+                 m.value, value_of(v))) {
         say("       %s\n", ro.message(cpu).c_str());
       }
     }
@@ -178,12 +177,11 @@ void read_user_return_msrs(std::uint32_t cpus, std::uint64_t (&tsc_aux)[max_cpus
     check(lstar >= 0xffff800000000000ULL, "cpu%u LSTAR points into the kernel half", c);
     tsc_aux[c] = value_of(ro.read(cpu, uret::msrs::tsc_aux));
     const std::uint32_t aux = rdtscp_aux();
-    say("RDTSCP cpu%u: ECX=0x%x, TSC_AUX via dev_cpu_msr=0x%" PRIx64 " -> %s\n", c, aux,
-        tsc_aux[c], aux == static_cast<std::uint32_t>(tsc_aux[c]) ? "match" : "MISMATCH");
+    say("RDTSCP cpu%u: ECX=0x%x, TSC_AUX via dev_cpu_msr=0x%" PRIx64 " -> %s\n", c, aux, tsc_aux[c],
+        aux == static_cast<std::uint32_t>(tsc_aux[c]) ? "match" : "MISMATCH");
     check(aux == static_cast<std::uint32_t>(tsc_aux[c]),
           "cpu%u RDTSCP sees the TSC_AUX dev_cpu_msr read", c);
-    check((tsc_aux[c] & 0xfff) == c, "cpu%u TSC_AUX holds the CPU number in bits 11:0 (Linux)",
-          c);
+    check((tsc_aux[c] & 0xfff) == c, "cpu%u TSC_AUX holds the CPU number in bits 11:0 (Linux)", c);
   }
   check(!ro.write(cpu_id{0}, uret::msrs::tsc_aux, 0).has_value() &&
             ro.last_error(cpu_id{0}).code == errc::not_permitted,
@@ -236,8 +234,8 @@ struct rdtscp_observer {
 using table_type = uret::slot_table<uret::dev_cpu_msr, 4, max_cpus>;
 
 void table_on_cpu(table_type& table, uret::notifier_chain<max_cpus>& chain,
-                  uret::dev_cpu_msr& firmware, unsigned slot, std::uint32_t c,
-                  std::uint32_t cpus, const std::uint64_t (&original)[max_cpus]) {
+                  uret::dev_cpu_msr& firmware, unsigned slot, std::uint32_t c, std::uint32_t cpus,
+                  const std::uint64_t (&original)[max_cpus]) {
   const cpu_id cpu{c};
   const msr_index aux = uret::msrs::tsc_aux;
   check(pin_to(c), "pinned to CPU %u", c);
@@ -246,8 +244,8 @@ void table_on_cpu(table_type& table, uret::notifier_chain<max_cpus>& chain,
   const std::uint64_t guest = 0x5a500 + c;
   const std::uint64_t writes_before = table.stats(cpu).writes;
   rdtscp_observer seen{rdtscp_aux()};
-  check(seen.last == host32, "cpu%u RDTSCP shows the host value 0x%" PRIx64 " captured by cpu_online",
-        c, host);
+  check(seen.last == host32,
+        "cpu%u RDTSCP shows the host value 0x%" PRIx64 " captured by cpu_online", c, host);
 
   check(table.set(cpu, slot, guest).has_value(), "cpu%u set(guest 0x%" PRIx64 ")", c, guest);
   std::uint32_t got = seen.observe();
@@ -278,8 +276,8 @@ void table_on_cpu(table_type& table, uret::notifier_chain<max_cpus>& chain,
   check(table.update_cache(cpu, slot, 0).has_value(), "cpu%u update_cache(0)", c);
   check(chain.fire(cpu).has_value(), "cpu%u fire", c);
   got = seen.observe();
-  say("RDTSCP cpu%u after poke 0 + update_cache(0) + fire: 0x%x (want host 0x%" PRIx64 ")\n", c, got,
-      host);
+  say("RDTSCP cpu%u after poke 0 + update_cache(0) + fire: 0x%x (want host 0x%" PRIx64 ")\n", c,
+      got, host);
   check(got == host32, "cpu%u update_cache: the restore puts the host value back", c);
 
   // may_clobber, firmware did clobber (with a value that differs from host and guest).
@@ -293,7 +291,8 @@ void table_on_cpu(table_type& table, uret::notifier_chain<max_cpus>& chain,
   check(table.current(cpu, slot).error() == errc::value_unknown, "cpu%u slot now unknown", c);
   check(chain.fire(cpu).has_value(), "cpu%u fire", c);
   got = seen.observe();
-  say("RDTSCP cpu%u after poke 0x%" PRIx64 " + may_clobber + fire: 0x%x (want host 0x%" PRIx64 ")\n",
+  say("RDTSCP cpu%u after poke 0x%" PRIx64 " + may_clobber + fire: 0x%x (want host 0x%" PRIx64
+      ")\n",
       c, fw, got, host);
   check(got == host32, "cpu%u may_clobber (clobbered): host value restored", c);
 
@@ -304,8 +303,8 @@ void table_on_cpu(table_type& table, uret::notifier_chain<max_cpus>& chain,
         c, fw);
   check(chain.fire(cpu).has_value(), "cpu%u fire", c);
   got = seen.observe();
-  say("RDTSCP cpu%u after may_clobber without poke + fire: 0x%x (want host 0x%" PRIx64 ")\n", c, got,
-      host);
+  say("RDTSCP cpu%u after may_clobber without poke + fire: 0x%x (want host 0x%" PRIx64 ")\n", c,
+      got, host);
   check(got == host32, "cpu%u may_clobber (not clobbered): host value restored", c);
 
   // invalidate after an arbitrary change.
@@ -319,8 +318,8 @@ void table_on_cpu(table_type& table, uret::notifier_chain<max_cpus>& chain,
   check(got == host32, "cpu%u invalidate: host value restored", c);
 
   const std::uint64_t writes = table.stats(cpu).writes - writes_before;
-  say("RDTSCP cpu%u: the table counted %" PRIu64 " write(s), RDTSCP saw %" PRIu64 " change(s)\n",
-      c, writes, seen.changes);
+  say("RDTSCP cpu%u: the table counted %" PRIu64 " write(s), RDTSCP saw %" PRIu64 " change(s)\n", c,
+      writes, seen.changes);
   check(writes == seen.changes, "cpu%u write counter equals the writes RDTSCP observed", c);
 }
 

@@ -46,8 +46,9 @@
 
 namespace uret {
 
-static_assert(sizeof(off_t) >= 8,
-              "dev_cpu_msr needs a 64-bit off_t for MSR offsets: build with -D_FILE_OFFSET_BITS=64");
+static_assert(
+    sizeof(off_t) >= 8,
+    "dev_cpu_msr needs a 64-bit off_t for MSR offsets: build with -D_FILE_OFFSET_BITS=64");
 
 /// @brief The system calls dev_cpu_msr makes, as a policy. Each behaves as its POSIX namesake:
 /// it returns -1 and sets errno on failure. `open` receives the full flags (O_RDONLY or O_RDWR,
@@ -56,10 +57,14 @@ static_assert(sizeof(off_t) >= 8,
 template <class S>
 concept msr_syscalls = requires(S& s, const char* path, int flags, int fd, void* out,
                                 const void* in, std::size_t n, off_t off) {
-  { s.open(path, flags) } noexcept -> std::same_as<int>;
-  { s.pread(fd, out, n, off) } noexcept -> std::same_as<ssize_t>;
-  { s.pwrite(fd, in, n, off) } noexcept -> std::same_as<ssize_t>;
-  { s.close(fd) } noexcept -> std::same_as<int>;
+  { s.open(path, flags) }
+  noexcept->std::same_as<int>;
+  { s.pread(fd, out, n, off) }
+  noexcept->std::same_as<ssize_t>;
+  { s.pwrite(fd, in, n, off) }
+  noexcept->std::same_as<ssize_t>;
+  { s.close(fd) }
+  noexcept->std::same_as<int>;
 };
 
 /// The default policy: the POSIX calls themselves.
@@ -106,8 +111,7 @@ namespace detail {
     case EACCES:  // file permissions (the node is root-only)
     case EPERM:   // no CAP_SYS_RAWIO
       return errc::not_permitted;
-    default:
-      return errc::io_error;
+    default: return errc::io_error;
   }
 }
 
@@ -117,13 +121,11 @@ namespace detail {
     case EIO:  // RDMSR/WRMSR raised #GP: absent MSR or reserved bits
       return errc::msr_fault;
     case ENXIO:  // the CPU went offline since the open
-    case ENODEV:
-      return errc::no_such_cpu;
+    case ENODEV: return errc::no_such_cpu;
     case EACCES:
     case EPERM:  // writes forbidden by lockdown or msr.allow_writes=off
       return errc::not_permitted;
-    default:
-      return errc::io_error;
+    default: return errc::io_error;
   }
 }
 
@@ -148,9 +150,8 @@ class basic_dev_cpu_msr {
 
   /// A backend for CPUs 0 .. cpus-1 (0 means every CPU the system has configured), reading
   /// `<root>/<cpu>/msr`. Nothing is opened yet. Allocates; throws only std::bad_alloc.
-  explicit basic_dev_cpu_msr(access mode = access::read_only,
-                             std::string_view root = default_root, std::size_t cpus = 0,
-                             Syscalls syscalls = Syscalls{})
+  explicit basic_dev_cpu_msr(access mode = access::read_only, std::string_view root = default_root,
+                             std::size_t cpus = 0, Syscalls syscalls = Syscalls{})
       : sys_(std::move(syscalls)),
         root_(root),
         cpus_(cpus != 0 ? cpus : configured_cpus()),
@@ -184,7 +185,8 @@ class basic_dev_cpu_msr {
   /// RDMSR of `msr` on `cpu`: an 8-byte pread at offset `msr`.
   /// Errors: msr_fault (EIO), no_such_cpu, not_permitted, io_error (short read, other errno).
   result<std::uint64_t> read(cpu_id cpu, msr_index msr) noexcept {
-    if (cpu.value >= cpus_) [[unlikely]] return errc::no_such_cpu;
+    if (cpu.value >= cpus_) [[unlikely]]
+      return errc::no_such_cpu;
     per_cpu& r = cpu_[cpu.value];
     if (r.fd < 0) [[unlikely]] {
       if (const errc e = open_cpu(r, cpu, msr); e != errc{}) return e;
@@ -194,7 +196,8 @@ class basic_dev_cpu_msr {
     do {
       n = sys_.pread(r.fd, &value, sizeof value, static_cast<off_t>(msr.value));
     } while (n < 0 && errno == EINTR);
-    if (n == static_cast<ssize_t>(sizeof value)) [[likely]] return value;
+    if (n == static_cast<ssize_t>(sizeof value)) [[likely]]
+      return value;
     return fail_access(r, msr_syscall::read, msr, n);
   }
 
@@ -202,7 +205,8 @@ class basic_dev_cpu_msr {
   /// Errors: not_permitted (read-only backend, or the kernel forbids the write), msr_fault
   /// (EIO: the CPU rejected the value), no_such_cpu, io_error.
   result<void> write(cpu_id cpu, msr_index msr, std::uint64_t value) noexcept {
-    if (cpu.value >= cpus_) [[unlikely]] return errc::no_such_cpu;
+    if (cpu.value >= cpus_) [[unlikely]]
+      return errc::no_such_cpu;
     per_cpu& r = cpu_[cpu.value];
     if (mode_ != access::read_write) [[unlikely]] {
       r.last = {errc::not_permitted, 0, msr_syscall::write, msr};
@@ -215,7 +219,8 @@ class basic_dev_cpu_msr {
     do {
       n = sys_.pwrite(r.fd, &value, sizeof value, static_cast<off_t>(msr.value));
     } while (n < 0 && errno == EINTR);
-    if (n == static_cast<ssize_t>(sizeof value)) [[likely]] return {};
+    if (n == static_cast<ssize_t>(sizeof value)) [[likely]]
+      return {};
     return fail_access(r, msr_syscall::write, msr, n);
   }
 
@@ -254,8 +259,7 @@ class basic_dev_cpu_msr {
                "kernel that allows MSR writes (no lockdown, msr.allow_writes not off)";
       case errc::io_error:
         return "unexpected I/O error from the msr device (short transfer or unusual errno)";
-      default:
-        return to_string(e);
+      default: return to_string(e);
     }
   }
 
@@ -271,8 +275,8 @@ class basic_dev_cpu_msr {
       case msr_syscall::read: m = "read of MSR " + hex(e.msr.value) + " via " + path; break;
       case msr_syscall::write: m = "write of MSR " + hex(e.msr.value) + " via " + path; break;
       case msr_syscall::range:
-        m = "CPU " + std::to_string(cpu.value) + " (this backend serves " +
-            std::to_string(cpus_) + " CPUs)";
+        m = "CPU " + std::to_string(cpu.value) + " (this backend serves " + std::to_string(cpus_) +
+            " CPUs)";
         break;
       case msr_syscall::none: break;
     }
@@ -302,9 +306,8 @@ class basic_dev_cpu_msr {
   // describe(), narrowed to what the failed call can mean.
   static std::string_view advice(const dev_cpu_msr_error& e) noexcept {
     if (e.code == errc::not_permitted && e.call == msr_syscall::write) {
-      return e.sys_errno == 0
-                 ? "the backend is read-only: build it with access::read_write"
-                 : "the kernel forbids MSR writes (lockdown, or msr.allow_writes=off)";
+      return e.sys_errno == 0 ? "the backend is read-only: build it with access::read_write"
+                              : "the kernel forbids MSR writes (lockdown, or msr.allow_writes=off)";
     }
     if (e.code == errc::not_permitted) {
       return "not permitted: run as root (the msr device needs CAP_SYS_RAWIO)";
@@ -330,8 +333,8 @@ class basic_dev_cpu_msr {
 
   errc open_cpu(per_cpu& r, cpu_id cpu, msr_index msr) noexcept {
     char path[4096];
-    const int len = std::snprintf(path, sizeof path, "%.*s/%u/msr",
-                                  static_cast<int>(root_.size()), root_.data(), cpu.value);
+    const int len = std::snprintf(path, sizeof path, "%.*s/%u/msr", static_cast<int>(root_.size()),
+                                  root_.data(), cpu.value);
     if (len < 0 || static_cast<std::size_t>(len) >= sizeof path) {
       r.last = {errc::io_error, ENAMETOOLONG, msr_syscall::open, msr};
       return errc::io_error;
