@@ -2,29 +2,32 @@
 # run_guest.sh - the `guest` CTest: boot a stock Debian kernel under QEMU's software emulation
 # with a one-program initramfs whose /init is guest_init.cpp, and judge the run.
 #
-#   run_guest.sh --init <static /init binary> --work <cache dir in the build tree>
+#   run_guest.sh --init <static /init binary> --cache <dir in the build tree>
 #                [--timeout <seconds for QEMU>] [--smp <vCPUs>] [--example <static binary>]
 #
 # Exit status: 0 pass; 1 fail (the guest log is printed); 77 skipped (CTest's SKIP_RETURN_CODE),
 # after a line "skipped: <reason>", when QEMU or the kernel cannot be had here.
-# Missing tools are installed with apt-get when running as root. Cached under --work: the kernel
+# Missing tools are installed with apt-get when running as root. Cached under --cache: the kernel
 # package, its extracted tree and the uncompressed vmlinux (re-fetched only when Debian's
 # linux-image-amd64 moves to a new ABI). Pin a kernel with URET_GUEST_KERNEL_PKG=<package>.
-# The guest's console log and a summary are kept in --work (guest-console.log, guest-summary.log).
+# The guest's console log and a summary are kept in --cache (guest-console.log, guest-summary.log).
 set -euo pipefail
 
-init="" work="" example="" qemu_timeout=120 smp=2
+init="" cache="" example="" qemu_timeout=120 smp=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --init) init=$2; shift 2 ;;
-    --work) work=$2; shift 2 ;;
+    --cache) cache=$2; shift 2 ;;
     --timeout) qemu_timeout=$2; shift 2 ;;
     --smp) smp=$2; shift 2 ;;
     --example) example=$2; shift 2 ;;
     *) echo "run_guest.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ -n "$init" ] && [ -n "$work" ] || { echo "usage: run_guest.sh --init FILE --work DIR" >&2; exit 2; }
+if [ -z "$init" ] || [ -z "$cache" ]; then
+  echo "usage: run_guest.sh --init FILE --cache DIR" >&2
+  exit 2
+fi
 [ -x "$init" ] || { echo "run_guest.sh: $init is not an executable" >&2; exit 1; }
 
 skip() { echo "skipped: $*"; exit 77; }
@@ -33,8 +36,8 @@ clock() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(clock)" 'BEGIN { printf "%.1f", b - a }'; }
 
 started=$(clock)
-mkdir -p "$work"
-work=$(cd "$work" && pwd)
+mkdir -p "$cache"
+cache=$(cd "$cache" && pwd)
 
 # --- tools ------------------------------------------------------------------------------------
 [ "$(uname -m)" = x86_64 ] || skip "the guest test needs an x86-64 host (found $(uname -m))"
@@ -50,11 +53,11 @@ if [ -n "$missing" ]; then
   t=$(clock)
   export DEBIAN_FRONTEND=noninteractive
   # shellcheck disable=SC2086  # the package list is meant to split
-  if ! apt-get install -y -q --no-install-recommends $packages >"$work/apt.log" 2>&1; then
-    apt-get update -q >>"$work/apt.log" 2>&1 || true
+  if ! apt-get install -y -q --no-install-recommends $packages >"$cache/apt.log" 2>&1; then
+    apt-get update -q >>"$cache/apt.log" 2>&1 || true
     # shellcheck disable=SC2086
-    apt-get install -y -q --no-install-recommends $packages >>"$work/apt.log" 2>&1 ||
-      skip "apt-get install $packages failed (log: $work/apt.log)"
+    apt-get install -y -q --no-install-recommends $packages >>"$cache/apt.log" 2>&1 ||
+      skip "apt-get install $packages failed (log: $cache/apt.log)"
   fi
   note "packages installed in $(since "$t") s"
   for tool in $missing; do
@@ -71,17 +74,17 @@ resolve_kernel() {
 if [ -z "$kernel_pkg" ]; then
   kernel_pkg=$(resolve_kernel)
   if [ -z "$kernel_pkg" ] && [ "$(id -u)" = 0 ]; then
-    apt-get update -q >"$work/apt-update.log" 2>&1 || true
+    apt-get update -q >"$cache/apt-update.log" 2>&1 || true
     kernel_pkg=$(resolve_kernel)
   fi
   if [ -z "$kernel_pkg" ]; then
     # Offline: fall back to the newest kernel already in the cache.
-    kernel_pkg=$(find "$work/kernels" -mindepth 2 -maxdepth 2 -name .ready -printf '%h\n' 2>/dev/null |
+    kernel_pkg=$(find "$cache/kernels" -mindepth 2 -maxdepth 2 -name .ready -printf '%h\n' 2>/dev/null |
                  sort -V | tail -n 1 | xargs -r basename)
   fi
   [ -n "$kernel_pkg" ] || skip "cannot resolve linux-image-amd64 to a kernel package (apt-get update needed?)"
 fi
-kdir="$work/kernels/$kernel_pkg"
+kdir="$cache/kernels/$kernel_pkg"
 if [ ! -f "$kdir/.ready" ]; then
   note "fetching $kernel_pkg"
   t=$(clock)
@@ -117,14 +120,15 @@ if [ ! -s "$vmlinux" ]; then
   rm -f "$vmlinux.part"
 fi
 kernel_image=$vmlinuz
-# An ELF note of type 0x12 (the Xen PVH entry point) makes the ELF bootable by QEMU's -kernel.
-if [ -s "$vmlinux" ] && readelf -n "$vmlinux" 2>/dev/null | grep -q 'description data\|0x00000012' &&
-   readelf -n "$vmlinux" 2>/dev/null | grep -Eq 'Unknown note type: \(0x00000012\)|PHYS32_ENTRY'; then
+# A Xen ELF note of type 0x12 (the PVH entry point) makes the ELF bootable by QEMU's -kernel;
+# without it, boot the bzImage.
+if [ -s "$vmlinux" ] &&
+   readelf -n "$vmlinux" 2>/dev/null | grep -Eq '^ *Xen .*(\(0x00000012\)|PHYS32_ENTRY)'; then
   kernel_image=$vmlinux
 fi
 
 # --- initramfs: /init, the msr module, mount points --------------------------------------------
-stage="$work/initramfs"
+stage="$cache/initramfs"
 rm -rf "$stage"
 mkdir -p "$stage/dev" "$stage/proc" "$stage/sys" "$stage/lib"
 if grep -qs '^CONFIG_X86_MSR=y' "$kdir/root/boot/config-$release"; then
@@ -148,13 +152,13 @@ if [ -n "$example" ]; then  # the guest runs it as /read_host_msrs
   cp "$example" "$stage/read_host_msrs"
   strip "$stage/read_host_msrs" 2>/dev/null || true
 fi
-initrd="$work/initrd.gz"
+initrd="$cache/initrd.gz"
 (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) |
   gzip -n -6 >"$initrd"
 
 # --- boot -------------------------------------------------------------------------------------
-console="$work/guest-console.log"
-summary="$work/guest-summary.log"
+console="$cache/guest-console.log"
+summary="$cache/guest-summary.log"
 note "booting $kernel_pkg ($(basename "$kernel_image")) with -smp $smp, timeout ${qemu_timeout} s"
 boot_started=$(clock)
 set +e
