@@ -155,7 +155,7 @@ class slot_table {
     if (!valid(cpu)) [[unlikely]]
       return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
-    if (slot >= r.nr_slots) [[unlikely]]
+    if (!captured(r, slot)) [[unlikely]]
       return slot_error(r, slot);
     value_pair& v = r.values[slot];
     value = (value & mask) | (v.host & ~mask);
@@ -185,7 +185,7 @@ class slot_table {
     if (!valid(cpu)) [[unlikely]]
       return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
-    if (slot >= r.nr_slots) [[unlikely]]
+    if (!captured(r, slot)) [[unlikely]]
       return slot_error(r, slot);
     cache(r, cpu, slot, value);
     return {};
@@ -199,7 +199,7 @@ class slot_table {
     if (!valid(cpu)) [[unlikely]]
       return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
-    if (slot >= r.nr_slots) [[unlikely]]
+    if (!captured(r, slot)) [[unlikely]]
       return slot_error(r, slot);
     mark_unknown(r, cpu, static_cast<mask_t>(mask_t{1} << slot));
     return {};
@@ -225,7 +225,7 @@ class slot_table {
     if (!valid(cpu)) [[unlikely]]
       return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
-    if (slot >= r.nr_slots) [[unlikely]]
+    if (!captured(r, slot)) [[unlikely]]
       return slot_error(r, slot);
     const mask_t bit = static_cast<mask_t>(mask_t{1} << slot);
     if (r.values[slot].curr == value && (r.unknown & bit) == 0) return {};
@@ -238,7 +238,7 @@ class slot_table {
   [[nodiscard]] result<std::uint64_t> current(cpu_id cpu, unsigned slot) const noexcept {
     if (!valid(cpu)) return errc::cpu_out_of_range;
     const per_cpu& r = cpu_[cpu.value];
-    if (slot >= r.nr_slots) return slot_error(r, slot);
+    if (!captured(r, slot)) return slot_error(r, slot);
     if ((r.unknown >> slot) & 1U) return errc::value_unknown;
     return r.values[slot].curr;
   }
@@ -248,7 +248,7 @@ class slot_table {
   [[nodiscard]] result<std::uint64_t> host(cpu_id cpu, unsigned slot) const noexcept {
     if (!valid(cpu)) return errc::cpu_out_of_range;
     const per_cpu& r = cpu_[cpu.value];
-    if (slot >= r.nr_slots) return slot_error(r, slot);
+    if (!captured(r, slot)) return slot_error(r, slot);
     return r.values[slot].host;
   }
 
@@ -321,6 +321,12 @@ class slot_table {
     slot_stats stats{};
   };
 
+  // The one comparison the hot paths make for a slot: covers range, added and online.
+  [[nodiscard]] static bool captured(const per_cpu& r, unsigned slot) noexcept {
+    if (r.nr_slots > Slots) __builtin_unreachable();  // cpu_online never captures more
+    return slot < r.nr_slots;
+  }
+
   [[nodiscard]] bool valid(cpu_id cpu) const noexcept {
     if (cpus_ > MaxCpus) __builtin_unreachable();  // constructor clamps; lets GCC see the bound
     return cpu.value < cpus_;
@@ -330,7 +336,6 @@ class slot_table {
     return n >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1;
   }
 
-  // Why `slot >= r.nr_slots`: the one comparison the hot paths make covers all three.
   errc slot_error(const per_cpu& r, unsigned slot) const noexcept {
     if (slot >= Slots) return errc::slot_out_of_range;
     if (slot >= count_) return errc::slot_not_added;
