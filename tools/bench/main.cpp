@@ -1,0 +1,361 @@
+// uret-bench - how many WRMSRs each user-return MSR restoration strategy costs, how far each is
+// from the fewest possible (the oracle), and which ones are wrong, on reproducible workloads.
+//
+//   uret-bench                                  every workload, every strategy, tables on stdout
+//   uret-bench --json rows.json --svg chart.svg also the rows as JSON and a chart
+//   uret-bench --scaling                        simulator and slot-table throughput, 1 and 2 threads
+//   uret-bench --help                           the options and their defaults
+//
+// See docs/benchmarks.md for the workloads, the cost model and the JSON schema.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bench.hpp"
+#include "report.hpp"
+#include "scaling.hpp"
+#include "uret/sim/strategy.hpp"
+#include "uret/sim/workload.hpp"
+
+namespace {
+
+namespace sim = uret::sim;
+using uret_bench::row;
+
+// The workloads of the benchmark, in table order (uret-sim's `stress` is for checking, not
+// comparing, but --workload stress runs it too).
+constexpr std::string_view default_workloads[] = {
+    "exit-storm", "user-exit-storm", "idle-bounce", "timeshare",
+    "same-values", "tdx-clobber",    "tdx-flaky",   "mixed",
+};
+
+constexpr std::uint64_t default_events = 1'000'000;
+constexpr std::uint64_t default_seed = 1;
+
+struct cli {
+  std::vector<std::string> workloads;
+  std::vector<sim::strategy> strategies;
+  std::uint64_t events = default_events;
+  std::uint64_t seed = default_seed;
+  std::optional<std::uint32_t> cpus;
+  uret_bench::bench_options bench;
+  std::string json_path;
+  std::string svg_path;
+  bool scaling = false;
+  bool quiet = false;
+};
+
+void usage(std::FILE* out) {
+  fmt::print(out,
+             "usage: uret-bench [options]\n"
+             "  --workload W[,W...]   workloads (default: all {}; `list` lists them)\n"
+             "  --strategy S[,S...]   strategies (default: all {}; `list` lists them)\n"
+             "  --events N            events per workload trace (default {})\n"
+             "  --seed X              generator seed (default {})\n"
+             "  --cpus C              CPUs per machine (default: the workload's, 8)\n"
+             "  --wrmsr-cycles X      modelled cycles per WRMSR (default {})\n"
+             "  --rdmsr-cycles X      modelled cycles per RDMSR (default {})\n"
+             "  --json FILE           write the rows as JSON (schema: docs/benchmarks.md)\n"
+             "  --svg FILE            write a chart of WRMSR per 1000 events (log scale)\n"
+             "  --no-timing           skip the timed second run (ns/event column is 0)\n"
+             "  --scaling             print throughput at 1 and 2 threads and the per-CPU record size\n"
+             "  --quiet               no tables on stdout (with --json/--svg)\n",
+             std::size(default_workloads), std::size(sim::all_strategies), default_events,
+             default_seed, uret_bench::bench_options{}.wrmsr_cycles,
+             uret_bench::bench_options{}.rdmsr_cycles);
+}
+
+[[noreturn]] void fail(const std::string& message) {
+  fmt::print(stderr, "uret-bench: {}\n", message);
+  std::exit(2);
+}
+
+std::vector<std::string> split(std::string_view s) {
+  std::vector<std::string> out;
+  while (!s.empty()) {
+    const auto comma = s.find(',');
+    out.emplace_back(s.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    s.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+std::uint64_t parse_u64(std::string_view option, const char* text) {
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(text, &end, 0);
+  if (end == text || *end != '\0') fail(fmt::format("{} needs a number, not '{}'", option, text));
+  return v;
+}
+
+double parse_double(std::string_view option, const char* text) {
+  char* end = nullptr;
+  const double v = std::strtod(text, &end);
+  if (end == text || *end != '\0' || !(v >= 0)) {
+    fail(fmt::format("{} needs a non-negative number, not '{}'", option, text));
+  }
+  return v;
+}
+
+cli parse(int argc, char** argv) {
+  cli c;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    const auto value = [&]() -> const char* {
+      if (i + 1 >= argc) fail(fmt::format("{} needs a value", a));
+      return argv[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      usage(stdout);
+      std::exit(0);
+    } else if (a == "--workload") {
+      const std::string_view v = value();
+      if (v == "list") {
+        for (const sim::named_workload& w : sim::workloads()) {
+          fmt::print("{:<16} {}\n", w.params.name, w.description);
+        }
+        std::exit(0);
+      }
+      for (const std::string& w : split(v)) {
+        if (sim::find_workload(w) == nullptr) fail(fmt::format("unknown workload '{}' (try --workload list)", w));
+        c.workloads.push_back(w);
+      }
+    } else if (a == "--strategy") {
+      const std::string_view v = value();
+      if (v == "list") {
+        for (const sim::strategy s : sim::all_strategies) {
+          fmt::print("{:<22} {}\n", sim::to_string(s), sim::describe(s));
+        }
+        std::exit(0);
+      }
+      for (const std::string& s : split(v)) {
+        const std::optional<sim::strategy> st = sim::parse_strategy(s);
+        if (!st) fail(fmt::format("unknown strategy '{}' (try --strategy list)", s));
+        c.strategies.push_back(*st);
+      }
+    } else if (a == "--events") {
+      c.events = parse_u64(a, value());
+      if (c.events == 0) fail("--events must be at least 1");
+    } else if (a == "--seed") {
+      c.seed = parse_u64(a, value());
+    } else if (a == "--cpus") {
+      const std::uint64_t n = parse_u64(a, value());
+      if (n == 0 || n > sim::max_cpus) fail(fmt::format("--cpus must be 1 .. {}", sim::max_cpus));
+      c.cpus = static_cast<std::uint32_t>(n);
+    } else if (a == "--wrmsr-cycles") {
+      c.bench.wrmsr_cycles = parse_double(a, value());
+    } else if (a == "--rdmsr-cycles") {
+      c.bench.rdmsr_cycles = parse_double(a, value());
+    } else if (a == "--json") {
+      c.json_path = value();
+    } else if (a == "--svg") {
+      c.svg_path = value();
+    } else if (a == "--no-timing") {
+      c.bench.timing = false;
+    } else if (a == "--scaling") {
+      c.scaling = true;
+    } else if (a == "--quiet") {
+      c.quiet = true;
+    } else {
+      usage(stderr);
+      fail(fmt::format("unknown option '{}'", a));
+    }
+  }
+  if (c.workloads.empty()) {
+    for (const std::string_view w : default_workloads) c.workloads.emplace_back(w);
+  }
+  if (c.strategies.empty()) c.strategies.assign(std::begin(sim::all_strategies), std::end(sim::all_strategies));
+  return c;
+}
+
+/// The progress line: silent for the first second, then one line on stderr, rewritten in place
+/// on a terminal, else printed once per workload.
+class progress_line {
+ public:
+  explicit progress_line(std::size_t total) : total_(total), tty_(isatty(STDERR_FILENO) != 0) {}
+
+  void update(std::string_view workload, std::string_view strategy, std::size_t done) {
+    const double s = elapsed();
+    if (s < 1.0) return;
+    const std::string line = fmt::format("uret-bench: [{}/{}] {} / {}  {:.0f} s", done + 1, total_,
+                                         workload, strategy, s);
+    if (tty_) {
+      fmt::print(stderr, "\r{}\033[K", line);
+      shown_ = true;
+    } else if (workload != last_workload_) {
+      fmt::print(stderr, "{}\n", line);
+    }
+    last_workload_ = std::string(workload);
+  }
+  void finish() {
+    if (shown_) fmt::print(stderr, "\r\033[K");
+    if (elapsed() >= 1.0) fmt::print(stderr, "uret-bench: {} runs in {:.1f} s\n", total_, elapsed());
+  }
+  void clear() {
+    if (shown_) fmt::print(stderr, "\r\033[K");
+    shown_ = false;
+  }
+
+ private:
+  double elapsed() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::size_t total_;
+  bool tty_;
+  bool shown_ = false;
+  std::string last_workload_;
+};
+
+const row* find(const std::vector<row>& rows, std::string_view w, std::string_view s) {
+  for (const row& r : rows) {
+    if (r.workload == w && r.strategy == s) return &r;
+  }
+  return nullptr;
+}
+
+/// The issue's done-when claims, checked on this run's rows where the run has them. The same
+/// checks run on the JSON in tools/bench/check_claims.cmake (CTest label `bench`).
+std::string format_claims(const std::vector<row>& rows) {
+  std::string out;
+  const auto line = [&](bool ok, const std::string& what) {
+    out += fmt::format("  {:<4} {}\n", ok ? "yes" : "NO", what);
+  };
+  if (const row* m = find(rows, "tdx-clobber", "tdx-may-clobber")) {
+    line(m->wrmsr == m->oracle_wrmsr && m->violations == 0,
+         fmt::format("tdx-clobber: tdx-may-clobber issues the oracle's WRMSRs ({} vs {}), {} "
+                     "violations",
+                     m->wrmsr, m->oracle_wrmsr, m->violations));
+  }
+  if (const row* m = find(rows, "tdx-flaky", "tdx-may-clobber")) {
+    const double excess = m->ratio() - 1;
+    line(excess <= 0.05 && m->violations == 0,
+         fmt::format("tdx-flaky: tdx-may-clobber within 5% of the oracle ({:+.2f}%), {} violations",
+                     100 * excess, m->violations));
+    if (const row* b = find(rows, "tdx-flaky", "tdx-set-before-entry")) {
+      const double q = b->wrmsr == 0 ? INFINITY
+                                     : static_cast<double>(m->wrmsr) / static_cast<double>(b->wrmsr);
+      line(q <= 0.55, fmt::format("tdx-flaky: tdx-may-clobber / tdx-set-before-entry = {:.3f} "
+                                  "(claim: <= 0.55)",
+                                  q));
+    }
+  }
+  if (const row* u = find(rows, "tdx-flaky", "tdx-update-after-run")) {
+    line(u->violations > 0,
+         fmt::format("tdx-flaky: tdx-update-after-run is caught ({} violations)", u->violations));
+  }
+  const row* e = find(rows, "exit-storm", "eager");
+  const row* l = find(rows, "exit-storm", "user-return");
+  if (e != nullptr && l != nullptr) {
+    const double q = l->wrmsr == 0 ? INFINITY
+                                   : static_cast<double>(e->wrmsr) / static_cast<double>(l->wrmsr);
+    line(q >= 100, fmt::format("exit-storm: eager / user-return = {:.1f} (claim: >= 100)", q));
+  }
+  return out.empty() ? out : "claims (docs/benchmarks.md):\n" + out;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) fail(fmt::format("cannot write {}", path));
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  if (std::fclose(f) != 0 || !ok) fail(fmt::format("error writing {}", path));
+}
+
+sim::workload_params params_for(const std::string& name, const cli& c) {
+  sim::workload_params p = *sim::find_workload(name);
+  if (c.cpus) p.cpus = *c.cpus;
+  return p;
+}
+
+int run_scaling(const cli& c) {
+  const std::string& w = c.workloads.size() == 1 ? c.workloads.front() : std::string("mixed");
+  const sim::workload_params p = params_for(w, c);
+  constexpr unsigned reps = 3;
+  fmt::print("scaling: {} events per thread, workload {} ({} CPUs per thread), strategy "
+             "tdx-may-clobber, best of {}; {} hardware threads here\n",
+             uret_bench::group_digits(c.events), w, p.cpus, reps, std::thread::hardware_concurrency());
+  fmt::print("  {:<40} {:>14} {:>14} {:>8}\n", "", "1 thread", "2 threads", "speed-up");
+  for (const bool checked : {false, true}) {
+    const double one = uret_bench::sim_events_per_second(p, c.events, c.seed, 1, checked, reps);
+    const double two = uret_bench::sim_events_per_second(p, c.events, c.seed, 2, checked, reps);
+    fmt::print("  {:<40} {:>12.2f} M {:>12.2f} M {:>7.2f}x\n",
+               checked ? "simulator events/s, checker + oracle" : "simulator events/s, no checker",
+               one / 1e6, two / 1e6, two / one);
+  }
+  const std::uint64_t rounds = std::max<std::uint64_t>(c.events / 8, 1000);
+  const double one = uret_bench::table_ops_per_second(1, rounds, reps);
+  const double two = uret_bench::table_ops_per_second(2, rounds, reps);
+  fmt::print("  {:<40} {:>12.2f} M {:>12.2f} M {:>7.2f}x\n",
+             "one shared slot table, ops/s (set+fire)", one / 1e6, two / 1e6, two / one);
+  using table16 = uret::slot_table<uret::mock_msr, 16, 64>;
+  fmt::print("per-CPU record of slot_table<mock_msr, 16 slots>: {} bytes = {} cache lines of 64 "
+             "(goal: <= 5)\n",
+             table16::per_cpu_bytes(), (table16::per_cpu_bytes() + 63) / 64);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const cli c = parse(argc, argv);
+  if (c.scaling) return run_scaling(c);
+
+  if (!c.quiet) {
+    fmt::print("uret-bench: {} events per workload, seed {}; cost model: WRMSR {} cycles, RDMSR {} "
+               "cycles\n(\"x oracle\": WRMSRs over the fewest possible; WRONG: the invariant "
+               "checker caught the strategy; ns/event: one run without checker)\n\n",
+               uret_bench::group_digits(c.events), c.seed, c.bench.wrmsr_cycles,
+               c.bench.rdmsr_cycles);
+  }
+  std::vector<row> rows;
+  progress_line progress{c.workloads.size() * c.strategies.size()};
+  std::size_t done = 0;
+  for (const std::string& w : c.workloads) {
+    const sim::workload_params p = params_for(w, c);
+    const sim::trace t = sim::generate(p, c.seed, c.events);
+    const std::vector<row> got = uret_bench::run_all_strategies(
+        t, w, c.seed, c.strategies, c.bench,
+        [&](std::string_view s, std::size_t i, std::size_t) { progress.update(w, s, done + i); });
+    done += c.strategies.size();
+    rows.insert(rows.end(), got.begin(), got.end());
+    if (!c.quiet) {
+      progress.clear();
+      uret_bench::table_heading h;
+      h.workload = w;
+      for (const sim::named_workload& nw : sim::workloads()) {
+        if (nw.params.name == w) h.description = std::string(nw.description);
+      }
+      h.events = c.events;
+      h.cpus = t.setup.cpus;
+      h.seed = c.seed;
+      h.oracle_wrmsr = got.empty() ? 0 : got.front().oracle_wrmsr;
+      fmt::print("{}\n", uret_bench::format_table(h, rows));
+      std::fflush(stdout);
+    }
+  }
+  progress.finish();
+  if (!c.quiet) fmt::print("{}", format_claims(rows));
+
+  if (!c.json_path.empty()) {
+    write_file(c.json_path, uret_bench::format_json(rows, c.bench.wrmsr_cycles, c.bench.rdmsr_cycles));
+  }
+  if (!c.svg_path.empty()) {
+    std::vector<std::string> names;
+    for (const sim::strategy s : c.strategies) names.emplace_back(sim::to_string(s));
+    write_file(c.svg_path,
+               uret_bench::format_svg(rows, c.workloads, names,
+                                      fmt::format("uret-bench: WRMSRs by restoration strategy "
+                                                  "({} events per workload, seed {})",
+                                                  uret_bench::group_digits(c.events), c.seed)));
+  }
+  return 0;
+}
