@@ -23,8 +23,7 @@
 #include "bench.hpp"
 #include "report.hpp"
 #include "scaling.hpp"
-#include "uret/sim/strategy.hpp"
-#include "uret/sim/workload.hpp"
+#include "uret/sim/sim.hpp"
 
 namespace {
 
@@ -276,30 +275,50 @@ sim::workload_params params_for(const std::string& name, const cli& c) {
   return p;
 }
 
+std::string load_average() {
+  std::FILE* f = std::fopen("/proc/loadavg", "r");
+  if (f == nullptr) return "unknown";
+  char buf[64] = {};
+  const bool ok = std::fgets(buf, sizeof buf, f) != nullptr;
+  std::fclose(f);
+  std::string_view v = ok ? std::string_view(buf) : std::string_view("unknown");
+  return std::string(v.substr(0, v.find(' ', v.find(' ', v.find(' ') + 1) + 1)));
+}
+
 int run_scaling(const cli& c) {
   const std::string& w = c.workloads.size() == 1 ? c.workloads.front() : std::string("mixed");
   const sim::workload_params p = params_for(w, c);
   constexpr unsigned reps = 3;
-  fmt::print("scaling: {} events per thread, workload {} ({} CPUs per thread), strategy "
-             "tdx-may-clobber, best of {}; {} hardware threads here\n",
-             uret_bench::group_digits(c.events), w, p.cpus, reps, std::thread::hardware_concurrency());
-  fmt::print("  {:<40} {:>14} {:>14} {:>8}\n", "", "1 thread", "2 threads", "speed-up");
+  fmt::print("scaling: workload {}, {} events per thread, {} CPUs per thread (each thread its own "
+             "machine), strategy tdx-may-clobber, best of {}\n"
+             "machine: {} hardware threads, load average {} (1, 5, 15 min)\n",
+             w, uret_bench::group_digits(c.events), p.cpus, reps,
+             std::thread::hardware_concurrency(), load_average());
+  fmt::print("  {:<40} {:>11} {:>11} {:>8}   {:>11} {:>11} {:>6}\n", "", "1 thread", "2 threads",
+             "speed-up", "1 thr/CPU-s", "2 thr/CPU-s", "ratio");
+  const auto print = [](std::string_view what, uret_bench::throughput one,
+                        uret_bench::throughput two) {
+    fmt::print("  {:<40} {:>9.2f} M {:>9.2f} M {:>7.2f}x   {:>9.2f} M {:>9.2f} M {:>6.2f}\n", what,
+               one.per_wall_second / 1e6, two.per_wall_second / 1e6,
+               two.per_wall_second / one.per_wall_second, one.per_cpu_second / 1e6,
+               two.per_cpu_second / 1e6, two.per_cpu_second / one.per_cpu_second);
+  };
   for (const bool checked : {false, true}) {
-    const double one = uret_bench::sim_events_per_second(p, c.events, c.seed, 1, checked, reps);
-    const double two = uret_bench::sim_events_per_second(p, c.events, c.seed, 2, checked, reps);
-    fmt::print("  {:<40} {:>12.2f} M {:>12.2f} M {:>7.2f}x\n",
-               checked ? "simulator events/s, checker + oracle" : "simulator events/s, no checker",
-               one / 1e6, two / 1e6, two / one);
+    print(checked ? "simulator events/s, checker + oracle" : "simulator events/s, no checker",
+          uret_bench::sim_events_per_second(p, c.events, c.seed, 1, checked, reps),
+          uret_bench::sim_events_per_second(p, c.events, c.seed, 2, checked, reps));
   }
   const std::uint64_t rounds = std::max<std::uint64_t>(c.events / 8, 1000);
-  const double one = uret_bench::table_ops_per_second(1, rounds, reps);
-  const double two = uret_bench::table_ops_per_second(2, rounds, reps);
-  fmt::print("  {:<40} {:>12.2f} M {:>12.2f} M {:>7.2f}x\n",
-             "one shared slot table, ops/s (set+fire)", one / 1e6, two / 1e6, two / one);
+  print("one shared slot table, ops/s (set+fire)", uret_bench::table_ops_per_second(1, rounds, reps),
+        uret_bench::table_ops_per_second(2, rounds, reps));
+  fmt::print("(speed-up: wall-clock, bounded by the cores this machine gives; ratio: throughput "
+             "per CPU-second at 2 threads over 1 thread, 1.00 when the threads share nothing)\n");
   using table16 = uret::slot_table<uret::mock_msr, 16, 64>;
+  using sim_table = sim::simulator::table_type;
   fmt::print("per-CPU record of slot_table<mock_msr, 16 slots>: {} bytes = {} cache lines of 64 "
-             "(goal: <= 5)\n",
-             table16::per_cpu_bytes(), (table16::per_cpu_bytes() + 63) / 64);
+             "(goal: <= 5); the simulator's table: {} bytes\n",
+             table16::per_cpu_bytes(), (table16::per_cpu_bytes() + 63) / 64,
+             sim_table::per_cpu_bytes());
   return 0;
 }
 
