@@ -1,38 +1,39 @@
 // uret/sim/import.hpp - import a real KVM host's trace (ftrace text, `trace-cmd report`,
-// `perf script`) into the simulator's replay format (`uret-replay 1`, docs/replay-format.md),
-// and compare what KVM really wrote (msr:write_msr) with what a strategy predicts.
+// `perf script`) as a simulator trace (uret/sim/trace.hpp) and its replay text
+// (`uret-replay 1`, docs/replay-format.md), and compare what KVM really wrote (msr:write_msr)
+// with what a strategy writes on the same events.
 //
-// The importer reads the text in two passes. The first parses every line (see
-// uret/sim/detail/import_parse.hpp for the grammars) into compact records and learns each
-// thread's name and role; the second runs a small per-CPU state machine over the records and
-// writes replay events. The mapping, documented in docs/traces.md:
+// The importer reads the text in two passes. The first parses every line (the grammars are in
+// uret/sim/detail/import_parse.hpp) into compact records and learns each thread's name and
+// role; the second runs a small per-CPU state machine over the records and emits events. The
+// mapping (docs/traces.md explains each rule):
 //
-//  - kvm_entry / kvm_exit of a thread              -> `enter` / `exit` (the thread is a vCPU);
+//  - kvm_entry / kvm_exit of a thread                -> `enter` / `exit` (the thread is a vCPU);
 //  - kvm_userspace_exit of a vCPU thread, and any
 //    task's syscall return (raw_syscalls:sys_exit,
-//    syscalls:sys_exit_*)                           -> `user` (return to user mode);
+//    syscalls:sys_exit_*)                             -> `user` (return to user mode);
 //  - sched_switch to the idle task, a kernel thread
-//    (kworker/, ksoftirqd/, ..., vhost-*, iou-*),
-//    or a vCPU thread that is inside KVM_RUN        -> `switch` only;
-//  - sched_switch to any other user task            -> `switch`, then a *probable* `user`
-//                                                      (import_options::switch_to_user_task_returns);
-//  - sched_migrate_task, or a thread seen on a
-//    new CPU                                        -> `migrate`;
+//    (kworker/, ksoftirqd/, ..., vhost-*, iou-*), or
+//    a vCPU thread that is inside KVM_RUN             -> `switch` only;
+//  - sched_switch to any other user task              -> `switch`, then a *probable* `user`
+//                                                        (import_options::switch_to_user_task_returns);
+//  - sched_migrate_task, or a thread seen on a new
+//    CPU                                              -> `migrate`;
 //  - lost events, a buffer that started late, or an
 //    impossible transition (a thread running on two
-//    CPUs, an entry without an exit, a switch from a
-//    thread that was not running)                   -> `unknown` on that CPU (a gap);
-//  - msr:write_msr of a user-return MSR             -> `expect-wrmsr` (ground truth), and the
-//                                                      value becomes the CPU's host value (after
-//                                                      a return to user) or the vCPU's guest value
-//                                                      (before an entry).
+//    CPUs, an entry without an exit, an event from a
+//    thread that was not running)                     -> `unknown` on that CPU (a gap);
+//  - msr:write_msr of a user-return MSR               -> `expect-wrmsr` (ground truth); the value
+//                                                        is the CPU's host value when written
+//                                                        right after a return to user mode, the
+//                                                        vCPU's guest value when written before
+//                                                        an entry.
 //
-// Nothing here throws; lines that cannot be parsed are counted and a few are kept for the
-// report. Standard library only.
+// Nothing here throws or aborts on bad input: lines that cannot be parsed are counted and a few
+// are kept for the report. Standard library only.
 #pragma once
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -41,10 +42,15 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "uret/msr.hpp"
 #include "uret/sim/detail/import_parse.hpp"
+#include "uret/sim/replay.hpp"
+#include "uret/sim/simulator.hpp"
+#include "uret/sim/strategy.hpp"
+#include "uret/sim/trace.hpp"
 
 namespace uret::sim {
 
@@ -53,28 +59,27 @@ struct import_options {
   /// A switch to a user task (not the idle task, not a kernel thread, not a vCPU thread inside
   /// KVM_RUN) counts as a probable return to user mode on that CPU: the task was preempted or
   /// blocked in the kernel and will, in all likelihood, go back to user space before anything
-  /// else is traced. Turn it off when the trace records every syscall return.
+  /// else is traced on that CPU. Turn it off when the trace records every syscall return.
   bool switch_to_user_task_returns = true;
-  /// Task-name prefixes that name kernel threads, in addition to the built-in list
-  /// (kworker/, ksoftirqd/, migration/, rcu, cpuhp/, irq/, vhost-, iou-, ...).
+  /// Task-name prefixes that name kernel threads, added to the built-in list (kworker/,
+  /// ksoftirqd/, migration/, rcu_, cpuhp/, irq/, vhost-, iou-, ...).
   std::vector<std::string> kernel_thread_prefixes;
-  /// vCPU kind written to the replay: "auto" (svm when the thread's exit reasons are SVM's,
-  /// else vmx), or one of vmx, svm, sev-es, tdx.
-  std::string vcpu_kind = "auto";
-  /// The MSRs whose msr:write_msr events are ground truth (KVM's user-return MSRs); writes of
-  /// any other MSR are counted and ignored.
-  std::vector<msr_index> user_return_msrs = {msrs::star,     msrs::lstar,        msrs::cstar,
-                                             msrs::syscall_mask, msrs::tsc_aux, msrs::efer,
-                                             msrs::tsx_ctrl};
-  /// When the trace carries no msr:write_msr for a vCPU: the MSRs whose guest value differs
-  /// from the host's (a Linux guest on a Linux host: LSTAR and TSC_AUX). Their guest values are
-  /// synthetic (see `synthetic_guest_value`); the other MSRs get the host's value.
+  /// The kind of every vCPU, or nullopt to choose per thread: svm when its exit reasons are
+  /// SVM's, else vmx. (A trace cannot tell VMX from TDX, nor SVM from SEV-ES.)
+  std::optional<task_kind> vcpu_kind;
+  /// The MSRs whose msr:write_msr events are ground truth; writes of any other MSR are counted
+  /// and ignored. Default: the seven user-return MSRs the simulator models.
+  std::vector<msr_index> user_return_msrs{std::begin(slot_msrs), std::end(slot_msrs)};
+  /// For a trace without msr:write_msr: the MSRs whose guest value differs from the host's
+  /// (a Linux guest on a Linux host: LSTAR and TSC_AUX). Their guest values are the
+  /// simulator's defaults (LSTAR guest_default(); TSC_AUX the vCPU id, as a Linux guest
+  /// programs it); every other MSR gets the host's value. Ignored for MSRs the trace wrote.
   std::vector<msr_index> differing_msrs = {msrs::lstar, msrs::tsc_aux};
   /// How many unparsed lines the statistics keep, verbatim, for the report.
   std::size_t unparsed_shown = 5;
   /// Name of the input, written into the replay's comments.
   std::string source = "trace";
-  /// Append "# line N" to every replay event (the trace line it came from).
+  /// Append "# line N" to every event of the replay text (the trace line it came from).
   bool line_comments = true;
 };
 
@@ -86,12 +91,12 @@ struct unparsed_line {
 
 /// Why the importer marked a CPU's MSR values unknown.
 enum class gap_kind : std::uint8_t {
-  lost_events,      ///< "CPU:N [LOST n EVENTS]" / "[n EVENTS DROPPED]"
-  buffer_started,   ///< "##### CPU N buffer started ####": earlier events were overwritten
-  missed_switch,    ///< an event from a thread that, by the trace, was not running there
-  missed_exit,      ///< an entry (or a switch, or a return) while the vCPU was in guest mode
-  missed_entry,     ///< an exit of a vCPU that was not in guest mode
-  task_on_two_cpus, ///< a thread appeared on a CPU while still running on another
+  lost_events,       ///< "CPU:N [LOST n EVENTS]" / "CPU:N [n EVENTS DROPPED]"
+  buffer_started,    ///< "##### CPU N buffer started ####": earlier events were overwritten
+  missed_switch,     ///< an event from a thread that, by the trace, was not running there
+  missed_exit,       ///< an entry, switch or return while the vCPU was in guest mode
+  missed_entry,      ///< an exit of a vCPU that was not in guest mode
+  task_on_two_cpus,  ///< a thread appeared on a CPU while still running on another
 };
 
 /// A short English description of `k`.
@@ -107,7 +112,7 @@ enum class gap_kind : std::uint8_t {
   return "gap";
 }
 
-/// One gap: the CPU, the trace line, the kind, and the index of the `unknown` event.
+/// One gap: its CPU, trace line and kind, and the index of its `unknown` event.
 struct import_gap {
   std::uint32_t cpu = 0;
   std::size_t line = 0;
@@ -115,113 +120,82 @@ struct import_gap {
   std::size_t event = 0;
 };
 
-/// Replay operations the importer writes (the event names of docs/replay-format.md).
-enum class replay_op : std::uint8_t { switch_to, enter, exit, user, migrate, unknown };
-
-/// Where a replay event came from.
+/// Where an event of the imported trace came from.
 enum class event_origin : std::uint8_t {
   trace,            ///< a traced event
   probable_return,  ///< the switch-to-user-task heuristic
   trace_start,      ///< synthesised: the vCPU was already in guest mode when the trace began
-  gap_repair,       ///< synthesised after a gap to keep the event sequence legal
+  gap_repair,       ///< synthesised around a gap to keep the event sequence possible
 };
 
-/// Outcome of a TD exit (only written for tdx vCPUs).
-enum class exit_outcome : std::uint8_t { real, early_fail };
-
-/// One replay event.
-struct replay_event {
-  replay_op op = replay_op::switch_to;
-  std::uint32_t cpu = 0;
-  std::uint32_t task = 0;  ///< index into imported_trace::tasks (switch, migrate; the actor otherwise)
-  exit_outcome outcome = exit_outcome::real;
-  event_origin origin = event_origin::trace;
-  std::size_t line = 0;    ///< trace line (from 1)
-};
-
-/// A task of the replay.
-struct imported_task {
-  enum class kind : std::uint8_t { idle, kernel, user, vcpu };
-  std::string name;        ///< replay name ("idle" for the idle tasks, "CPU_0/KVM-4321")
-  std::string comm;        ///< name as traced
-  std::uint32_t tid = 0;
-  kind role = kind::user;
-  std::string vcpu_kind;   ///< vmx | svm | sev-es | tdx, for vCPUs
-  std::int64_t vcpu_id = -1;
-  std::int64_t first_cpu = -1;  ///< CPU the task is declared on (-1: never ran)
-};
-
-/// A WRMSR KVM issued, from msr:write_msr: the ground truth.
-struct expected_write {
-  std::uint32_t cpu = 0;
-  msr_index msr{};
-  std::uint64_t value = 0;
+/// The trace line (from 1) and origin of one event.
+struct event_source {
   std::size_t line = 0;
-  /// Number of replay events written before it (the annotation follows event `after - 1`).
-  std::size_t after = 0;
+  event_origin origin = event_origin::trace;
 };
 
-/// An MSR value the importer learned (or chose) for a CPU's host or a vCPU's guest.
-struct msr_value {
+/// What the trace says about one task of the simulator set-up.
+struct imported_task {
+  std::string comm;           ///< name as traced ("CPU 0/KVM")
+  std::uint32_t tid = 0;
+  std::int64_t vcpu_id = -1;  ///< from kvm_entry / kvm_exit payloads, -1 when not printed
+};
+
+/// A host or guest value that differed from the first one the importer learned for that MSR
+/// (the simulator keeps one value, so it cannot follow the change).
+struct value_change {
+  std::uint32_t cpu = 0;
   msr_index msr{};
   std::uint64_t value = 0;
-  bool from_trace = true;  ///< false: synthetic (no msr:write_msr for it)
+  bool guest = false;     ///< a vCPU's guest value (else the CPU's host value)
+  std::size_t line = 0;
+  std::size_t after = 0;  ///< events before it
 };
 
 /// What the import saw.
 struct import_stats {
   std::size_t lines = 0;             ///< all lines
   std::size_t comments = 0;          ///< blank, comment and header lines
-  std::size_t parsed = 0;            ///< event lines of the events the importer uses
-  std::size_t ignored = 0;           ///< well-formed event lines of other events
+  std::size_t parsed = 0;            ///< lines of the events the importer uses
+  std::size_t ignored = 0;           ///< well-formed lines of other events
   std::size_t unparsed = 0;          ///< everything else (never fatal)
   std::size_t dash_form_lines = 0;   ///< "comm-tid" lines (ftrace, trace-cmd report)
   std::size_t perf_form_lines = 0;   ///< "comm tid" lines (perf script)
-  std::size_t events = 0;            ///< replay events written
+  std::size_t events = 0;            ///< events of the imported trace
   std::size_t returns = 0;           ///< `user` events from the trace
   std::size_t probable_returns = 0;  ///< `user` events from the switch heuristic
-  std::size_t synthetic = 0;         ///< events synthesised at trace start or after gaps
+  std::size_t synthetic = 0;         ///< events synthesised at trace start or around gaps
   std::size_t gaps = 0;              ///< `unknown` events
   std::size_t msr_writes = 0;        ///< ground-truth writes (user-return MSRs, not faulted)
   std::size_t other_msr_writes = 0;  ///< msr:write_msr of other MSRs (ignored)
   std::size_t faulted_msr_writes = 0;
-  std::size_t unclassified_msr_writes = 0;  ///< neither after a return nor before an entry
-  std::size_t host_value_changes = 0;   ///< a host value differed from the first one learned
-  std::size_t guest_value_changes = 0;  ///< a guest value differed from the first one learned
-  double seconds = 0;                   ///< wall time of the import
+  std::size_t unclassified_msr_writes = 0;  ///< neither right after a return nor before an entry
+  std::size_t host_value_changes = 0;
+  std::size_t guest_value_changes = 0;
+  std::size_t dropped_cpu_events = 0;  ///< events on CPUs beyond the simulator's max_cpus
+  double seconds = 0;                  ///< wall time of the import
   std::vector<unparsed_line> first_unparsed;
 };
 
-/// The result of an import: the replay text and everything needed to check it.
+/// The result of an import.
 struct imported_trace {
-  std::string replay;  ///< `uret-replay 1` text, ready for the simulator's parser
-  std::uint32_t cpus = 1;
-  std::vector<imported_task> tasks;
-  std::vector<replay_event> events;
-  std::vector<expected_write> ground_truth;
+  /// The simulator's input: set-up (CPUs, tasks, host and guest values), events, and the
+  /// msr:write_msr ground truth as `expected`.
+  sim::trace trace;
+  /// The same as `uret-replay 1` text, with the trace line of each event in a comment.
+  std::string replay;
+  std::vector<event_source> sources;        ///< per event of `trace.events`
+  std::vector<std::size_t> expected_lines;  ///< per entry of `trace.expected`
+  std::vector<imported_task> tasks;         ///< per task of `trace.setup.tasks`
+  std::vector<slot_set> host_from_trace;    ///< per CPU: slots whose host value the trace gave
+  std::vector<slot_set> guest_from_trace;   ///< per task: slots whose guest value the trace gave
   std::vector<import_gap> gaps;
-  /// host[cpu]: the host values learned for that CPU.
-  std::vector<std::vector<msr_value>> host;
-  /// guest[task]: the guest values of a vCPU task (empty for other tasks).
-  std::vector<std::vector<msr_value>> guest;
+  std::vector<value_change> value_changes;
   import_stats stats;
 
   /// True when the trace carried msr:write_msr events of user-return MSRs.
-  [[nodiscard]] bool has_ground_truth() const noexcept { return !ground_truth.empty(); }
+  [[nodiscard]] bool has_ground_truth() const noexcept { return !trace.expected.empty(); }
 };
-
-/// The guest value the importer invents for `msr` of a vCPU when the trace has no
-/// msr:write_msr for it and `msr` is one of import_options::differing_msrs: LSTAR a guest
-/// kernel's entry address, TSC_AUX the vCPU id with bit 31 set (never a host CPU number),
-/// any other MSR the host value with bit 0 of the upper word flipped.
-[[nodiscard]] constexpr std::uint64_t synthetic_guest_value(msr_index msr, std::uint64_t host,
-                                                            std::int64_t vcpu_id) noexcept {
-  if (msr == msrs::lstar) return 0xffffffff81e00040ull;
-  if (msr == msrs::tsc_aux) {
-    return 0x80000000ull | static_cast<std::uint64_t>(vcpu_id < 0 ? 0 : vcpu_id);
-  }
-  return host ^ 0x100000000ull;
-}
 
 namespace detail {
 
@@ -231,17 +205,17 @@ inline constexpr std::string_view builtin_kernel_thread_prefixes[] = {
     "khugepaged", "kauditd", "khungtaskd", "oom_reaper", "kblockd", "kdevtmpfs", "kintegrityd",
     "jbd2/", "ext4-rsv", "xfsaild/", "scsi_eh_", "nvme-", "writeback", "ksmd", "kthrotld",
     "pool_workqueue", "napi/", "kvm-nx-lpage", "kvm-pit/", "vhost-", "iou-", "kcryptd",
-    "dmcrypt_write", "md", "kstrp", "edac-poller", "ipv6_addrconf", "zswap", "hwrng",
+    "dmcrypt_write", "kstrp", "edac-poller", "ipv6_addrconf", "zswap", "hwrng",
 };
 
-/// A user-facing, space-free name for a task: the traced name with blanks and '#' replaced by
-/// '_', then "-<tid>".
+/// A replay name that needs no quoting: the traced name with blanks, '#', '=', '"' and '\\'
+/// replaced by '_', then "-<tid>" (so two threads with one name stay apart).
 inline std::string replay_task_name(std::string_view comm, std::uint32_t tid) {
-  std::string n;
   if (comm.empty() || comm == "<...>") comm = "task";
+  std::string n;
   n.reserve(comm.size() + 12);
   for (char c : comm) {
-    bool ok = (c > ' ' && c < 0x7f && c != '#' && c != '=');
+    const bool ok = c > ' ' && c < 0x7f && c != '#' && c != '=' && c != '"' && c != '\\';
     n.push_back(ok ? c : '_');
   }
   n.push_back('-');
@@ -251,7 +225,7 @@ inline std::string replay_task_name(std::string_view comm, std::uint32_t tid) {
 
 inline void append_hex(std::string& out, std::uint64_t v) {
   static constexpr char digits[] = "0123456789abcdef";
-  char buf[18];
+  char buf[16];
   int n = 0;
   do {
     buf[n++] = digits[v & 0xf];
@@ -261,35 +235,23 @@ inline void append_hex(std::string& out, std::uint64_t v) {
   while (n > 0) out.push_back(buf[--n]);
 }
 
-inline void append_msr(std::string& out, msr_index m) {
-  auto name = msr_name(m);
-  if (!name.empty()) {
-    out += name;
-  } else {
-    append_hex(out, m.value);
-  }
-}
-
-/// The two-pass importer. One object per import.
+/// The two-pass importer; one object per import.
 class trace_importer {
  public:
   explicit trace_importer(const import_options& o) : opt_(o) {
-    imported_task idle;
-    idle.name = "idle";
-    idle.comm = "swapper";
-    idle.role = imported_task::kind::idle;
-    out_.tasks.push_back(idle);
-    info_.push_back({});
+    tasks_.push_back({});  // index 0: the idle task of every CPU
+    tasks_[0].r = role::idle;
     by_tid_.emplace(0u, 0u);
   }
 
   imported_trace run(std::string_view text) {
-    auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = std::chrono::steady_clock::now();
     scan(text);
     classify();
     map();
+    finish();
     render();
-    out_.stats.events = out_.events.size();
+    out_.stats.events = out_.trace.events.size();
     out_.stats.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return std::move(out_);
@@ -298,10 +260,10 @@ class trace_importer {
  private:
   enum class rec : std::uint8_t {
     entry, exit, uexit, fpu_load, fpu_unload, sched_switch, sys_exit, sys_enter, migrate,
-    wrmsr, rdmsr, lost_events, buffer_started, other
+    wrmsr, rdmsr, lost_events, buffer_started
   };
   struct record {
-    rec kind = rec::other;
+    rec kind = rec::entry;
     bool flag = false;        // exit: failed VM entry; msr: faulted
     std::uint32_t cpu = 0;
     std::uint32_t task = 0;   // the line's task (sched_switch: prev)
@@ -310,42 +272,68 @@ class trace_importer {
     std::uint64_t value = 0;  // msr value
     std::size_t line = 0;
   };
+  enum class role : std::uint8_t { idle, kernel, user, vcpu };
+  enum class pending : std::uint8_t { none, certain, probable };
   struct task_info {
+    std::string comm;
+    std::uint32_t tid = 0;
+    std::int64_t vcpu_id = -1;
     bool kvm = false;       // kvm_entry / kvm_exit / kvm_userspace_exit / kvm_fpu
     bool syscalls = false;  // syscall events: certainly a user task
     bool svm = false;
     bool vmx = false;
-  };
-  enum class pending : std::uint8_t { none, certain, probable };
-  struct task_state {
-    std::int64_t home = -1;        // CPU the simulator believes the task is on
-    std::int64_t running_on = -1;  // CPU the simulator believes it is running on
+    role r = role::user;
+    task_kind kind = task_kind::user;
+    // pass 2: the simulator's view
+    std::int64_t home = -1;        // CPU it lives on (-1: never placed)
+    std::int64_t first_cpu = -1;   // CPU it is declared on
+    std::int64_t running_on = -1;  // CPU it runs on
     bool in_guest = false;
     bool entered = false;
-    bool in_run = true;  // a vCPU thread inside KVM_RUN (switching to it is not a return)
+    bool in_run = true;  // a vCPU thread inside KVM_RUN: switching to it is no return
     pending ret = pending::none;
+    msr_values guest{};
+    slot_set guest_known = 0;
+    std::uint32_t sim_index = idle_task;
   };
   struct cpu_state {
     std::uint32_t current = 0;  // the simulator's running task (0: idle)
-    bool known = false;         // the importer knows which task runs
+    bool known = false;         // the importer knows which task runs there
     bool restore_window = false;
-    bool fresh_gap = false;  // a gap was marked and no event has been mapped since
+    bool fresh_gap = false;     // a gap was marked and no record has been mapped since
     std::uint32_t window_msrs = 0;
+    msr_values host{};
+    slot_set host_known = 0;
+    msr_values host_read{};
+    slot_set host_read_known = 0;
+  };
+  struct pending_event {
+    event_kind kind;
+    exit_outcome outcome;
+    event_origin origin;
+    std::uint32_t cpu;
+    std::uint32_t task;
+    std::size_t line;
+  };
+  struct pending_expect {
+    std::uint32_t cpu;
+    msr_index msr;
+    std::uint64_t value;
+    std::size_t line;
+    std::size_t after;
   };
 
   // ---- pass 1 ------------------------------------------------------------------------------
 
   std::uint32_t task_of(std::uint32_t tid, std::string_view comm) {
     if (tid == 0) return 0;
-    auto [it, fresh] = by_tid_.emplace(tid, static_cast<std::uint32_t>(out_.tasks.size()));
+    auto [it, fresh] = by_tid_.emplace(tid, static_cast<std::uint32_t>(tasks_.size()));
     if (fresh) {
-      imported_task t;
-      t.tid = tid;
-      t.comm = std::string(comm);
-      out_.tasks.push_back(std::move(t));
-      info_.push_back({});
+      tasks_.push_back({});
+      tasks_.back().tid = tid;
+      tasks_.back().comm = std::string(comm);
     } else {
-      auto& t = out_.tasks[it->second];
+      auto& t = tasks_[it->second];
       if ((t.comm.empty() || t.comm == "<...>") && !comm.empty() && comm != "<...>") {
         t.comm = std::string(comm);
       }
@@ -354,7 +342,13 @@ class trace_importer {
   }
 
   void note_cpu(std::uint32_t cpu) {
-    if (cpu + 1 > out_.cpus) out_.cpus = cpu + 1;
+    if (cpu >= cpus_) cpus_ = cpu + 1;
+  }
+
+  void note_vcpu(std::uint32_t task, std::int64_t vcpu) {
+    if (task == 0) return;
+    tasks_[task].kvm = true;
+    if (vcpu >= 0) tasks_[task].vcpu_id = vcpu;
   }
 
   void unparsed(std::size_t no, std::string_view line) {
@@ -364,166 +358,134 @@ class trace_importer {
     }
   }
 
+  void add(const record& r) {
+    note_cpu(r.cpu);
+    ++out_.stats.parsed;
+    records_.push_back(r);
+  }
+
   void scan(std::string_view text) {
     std::size_t no = 0;
     std::size_t pos = 0;
-    records_.reserve(text.size() / 80 + 16);
+    records_.reserve(text.size() / 96 + 16);
     while (pos < text.size()) {
-      auto nl = text.find('\n', pos);
-      auto line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
-      pos = nl == std::string_view::npos ? text.size() : nl + 1;
+      const auto nl = text.find('\n', pos);
+      const auto end = nl == std::string_view::npos ? text.size() : nl;
       ++no;
-      scan_line(trim_right(line), no);
+      scan_line(trim_right(text.substr(pos, end - pos)), no);
+      pos = end + 1;
     }
     out_.stats.lines = no;
   }
 
   void scan_line(std::string_view line, std::size_t no) {
-    if (trim_left(line).empty() || trim_left(line).front() == '#') {
-      std::uint32_t cpu = 0;
-      if (parse_lost_line(line, cpu)) {  // "##### CPU n buffer started ####"
-        note_cpu(cpu);
-        records_.push_back({rec::buffer_started, false, cpu, 0, 0, 0, 0, no});
-        ++out_.stats.parsed;
-        return;
-      }
+    std::uint32_t lost_cpu = 0;
+    if (parse_lost_line(line, lost_cpu)) {
+      record r;
+      r.kind = line.front() == '#' ? rec::buffer_started : rec::lost_events;
+      r.cpu = lost_cpu;
+      r.line = no;
+      add(r);
+      return;
+    }
+    const auto lead = trim_left(line);
+    if (lead.empty() || lead.front() == '#') {
       ++out_.stats.comments;
       return;
     }
     trace_line tl;
     if (!parse_trace_line(line, tl)) {
-      std::uint32_t cpu = 0;
-      if (parse_lost_line(line, cpu)) {
-        note_cpu(cpu);
-        records_.push_back({rec::lost_events, false, cpu, 0, 0, 0, 0, no});
-        ++out_.stats.parsed;
-        return;
-      }
-      auto t = trim_left(line);
       std::uint64_t n = 0;
-      if (starts_with(t, "cpus=") && parse_dec(t.substr(5), n) && n > 0 && n <= 0x10000) {
-        if (n > out_.cpus) out_.cpus = static_cast<std::uint32_t>(n);
+      if (starts_with(lead, "cpus=") && parse_dec(lead.substr(5), n) && n > 0 && n <= 0x10000) {
+        note_cpu(static_cast<std::uint32_t>(n - 1));  // trace-cmd report's header
         ++out_.stats.comments;
-        return;
-      }
-      if (starts_with(t, "version =") || (starts_with(t, "CPU ") && t.find(" is empty") != std::string_view::npos)) {
+      } else if (starts_with(lead, "version =") ||
+                 (starts_with(lead, "CPU ") && lead.find(" is empty") != std::string_view::npos)) {
         ++out_.stats.comments;
-        return;
+      } else {
+        unparsed(no, line);
       }
-      unparsed(no, line);
       return;
     }
-    (tl.form == line_form::comm_dash_tid ? out_.stats.dash_form_lines : out_.stats.perf_form_lines)++;
+    ++(tl.form == line_form::comm_dash_tid ? out_.stats.dash_form_lines
+                                           : out_.stats.perf_form_lines);
     record r;
     r.cpu = tl.cpu;
     r.line = no;
-    auto ev = tl.event;
-    auto p = tl.payload;
-    bool ok = true;
+    const auto ev = tl.event;
+    const auto p = tl.payload;
     if (ev == "kvm_entry") {
       kvm_entry_payload e;
-      ok = parse_kvm_entry(p, e);
+      if (!parse_kvm_entry(p, e)) return unparsed(no, line);
       r.kind = rec::entry;
-      if (ok) {
-        r.task = task_of(tl.tid, tl.comm);
-        note_vcpu(r.task, e.vcpu);
-      }
+      r.task = task_of(tl.tid, tl.comm);
+      note_vcpu(r.task, e.vcpu);
     } else if (ev == "kvm_exit") {
       kvm_exit_payload e;
-      ok = parse_kvm_exit(p, e);
+      if (!parse_kvm_exit(p, e)) return unparsed(no, line);
       r.kind = rec::exit;
-      if (ok) {
-        r.task = task_of(tl.tid, tl.comm);
-        r.flag = e.failed_vmentry;
-        note_vcpu(r.task, e.vcpu);
-        (e.svm ? info_[r.task].svm : info_[r.task].vmx) = true;
-      }
+      r.task = task_of(tl.tid, tl.comm);
+      r.flag = e.failed_vmentry;
+      note_vcpu(r.task, e.vcpu);
+      (e.svm ? tasks_[r.task].svm : tasks_[r.task].vmx) = true;
     } else if (ev == "kvm_userspace_exit") {
       kvm_userspace_exit_payload e;
-      ok = parse_kvm_userspace_exit(p, e);
+      if (!parse_kvm_userspace_exit(p, e)) return unparsed(no, line);
       r.kind = rec::uexit;
-      if (ok) {
-        r.task = task_of(tl.tid, tl.comm);
-        note_vcpu(r.task, -1);
-        ++userspace_exits_;
-      }
+      r.task = task_of(tl.tid, tl.comm);
+      note_vcpu(r.task, -1);
+      ++userspace_exits_;
     } else if (ev == "kvm_fpu") {
       bool load = false;
-      ok = parse_kvm_fpu(p, load);
+      if (!parse_kvm_fpu(p, load)) return unparsed(no, line);
       r.kind = load ? rec::fpu_load : rec::fpu_unload;
-      if (ok) {
-        r.task = task_of(tl.tid, tl.comm);
-        note_vcpu(r.task, -1);
-      }
+      r.task = task_of(tl.tid, tl.comm);
+      note_vcpu(r.task, -1);
     } else if (ev == "sched_switch") {
-      sched_switch_payload s;
-      ok = parse_sched_switch(p, s);
+      sched_switch_payload sw;
+      if (!parse_sched_switch(p, sw)) return unparsed(no, line);
       r.kind = rec::sched_switch;
-      if (ok) {
-        task_of(tl.tid, tl.comm);
-        r.task = task_of(s.prev_tid, s.prev_comm);
-        r.task2 = task_of(s.next_tid, s.next_comm);
-      }
+      static_cast<void>(task_of(tl.tid, tl.comm));
+      r.task = task_of(sw.prev_tid, sw.prev_comm);
+      r.task2 = task_of(sw.next_tid, sw.next_comm);
     } else if (ev == "sched_migrate_task") {
       sched_migrate_payload m;
-      ok = parse_sched_migrate(p, m);
+      if (!parse_sched_migrate(p, m)) return unparsed(no, line);
       r.kind = rec::migrate;
-      if (ok) {
-        r.task = task_of(tl.tid, tl.comm);
-        r.task2 = task_of(m.tid, m.comm);
-        r.aux = m.dest_cpu;
-        note_cpu(m.dest_cpu);
-      }
+      r.task = task_of(tl.tid, tl.comm);
+      r.task2 = task_of(m.tid, m.comm);
+      r.aux = m.dest_cpu;
+      note_cpu(m.dest_cpu);
     } else if (ev == "sys_exit" || starts_with(ev, "sys_exit_")) {
-      ok = parse_sys_exit(p);
+      if (!parse_sys_exit(p)) return unparsed(no, line);
       r.kind = rec::sys_exit;
-      if (ok) {
-        r.task = task_of(tl.tid, tl.comm);
-        info_[r.task].syscalls = tl.tid != 0;
-      }
+      r.task = task_of(tl.tid, tl.comm);
+      if (r.task != 0) tasks_[r.task].syscalls = true;
     } else if (ev == "sys_enter" || starts_with(ev, "sys_enter_")) {
       r.kind = rec::sys_enter;
       r.task = task_of(tl.tid, tl.comm);
-      if (tl.tid != 0) info_[r.task].syscalls = true;
+      if (r.task != 0) tasks_[r.task].syscalls = true;
     } else if (ev == "write_msr" || ev == "read_msr") {
       msr_payload m;
-      ok = parse_msr_access(p, m);
+      if (!parse_msr_access(p, m)) return unparsed(no, line);
       r.kind = ev == "write_msr" ? rec::wrmsr : rec::rdmsr;
-      if (ok) {
-        r.task = task_of(tl.tid, tl.comm);
-        r.flag = m.faulted;
-        r.aux = m.msr;
-        r.value = m.value;
-      }
+      r.task = task_of(tl.tid, tl.comm);
+      r.flag = m.faulted;
+      r.aux = m.msr;
+      r.value = m.value;
     } else {
-      task_of(tl.tid, tl.comm);
+      static_cast<void>(task_of(tl.tid, tl.comm));
       ++out_.stats.ignored;
       return;
     }
-    if (!ok) {
-      unparsed(no, line);
-      return;
-    }
-    note_cpu(tl.cpu);
-    ++out_.stats.parsed;
-    records_.push_back(r);
+    add(r);
   }
 
-  void note_vcpu(std::uint32_t task, std::int64_t vcpu) {
-    if (task == 0) return;
-    info_[task].kvm = true;
-    if (vcpu >= 0) out_.tasks[task].vcpu_id = vcpu;
-  }
-
-  // ---- classification ------------------------------------------------------------------------
+  // ---- classification ----------------------------------------------------------------------
 
   [[nodiscard]] bool is_kernel_thread_name(std::string_view comm) const {
     for (auto p : builtin_kernel_thread_prefixes) {
-      if (starts_with(comm, p)) {
-        // "md" names md RAID threads ("md0_raid1", "md_misc"), not tasks such as "mdadm".
-        if (p == "md" && comm.size() > 2 && !is_digit(comm[2]) && comm[2] != '_') continue;
-        return true;
-      }
+      if (starts_with(comm, p)) return true;
     }
     for (const auto& p : opt_.kernel_thread_prefixes) {
       if (!p.empty() && starts_with(comm, p)) return true;
@@ -532,51 +494,40 @@ class trace_importer {
   }
 
   void classify() {
-    using k = imported_task::kind;
-    for (std::size_t i = 1; i < out_.tasks.size(); ++i) {
-      auto& t = out_.tasks[i];
-      const auto& in = info_[i];
-      if (in.kvm) {
-        t.role = k::vcpu;
-        if (opt_.vcpu_kind == "auto" || opt_.vcpu_kind.empty()) {
-          t.vcpu_kind = (in.svm && !in.vmx) ? "svm" : "vmx";
-        } else {
-          t.vcpu_kind = opt_.vcpu_kind;
-        }
-      } else if (in.syscalls) {
-        t.role = k::user;
+    for (std::size_t i = 1; i < tasks_.size(); ++i) {
+      auto& t = tasks_[i];
+      if (t.kvm) {
+        t.r = role::vcpu;
+        t.kind = opt_.vcpu_kind && is_vcpu(*opt_.vcpu_kind)
+                     ? *opt_.vcpu_kind
+                     : ((t.svm && !t.vmx) ? task_kind::svm : task_kind::vmx);
+      } else if (t.syscalls) {
+        t.r = role::user;
       } else {
-        t.role = is_kernel_thread_name(t.comm) ? k::kernel : k::user;
+        t.r = is_kernel_thread_name(t.comm) ? role::kernel : role::user;
+        if (t.r == role::kernel) t.kind = task_kind::kernel;
       }
-      t.name = replay_task_name(t.comm, t.tid);
     }
-    state_.assign(out_.tasks.size(), {});
-    cpu_.assign(out_.cpus, {});
-    out_.host.assign(out_.cpus, {});
-    out_.guest.assign(out_.tasks.size(), {});
-    host_hint_.assign(out_.cpus, {});
+    cpu_.assign(cpus_, {});
   }
 
-  [[nodiscard]] bool is_vcpu(std::uint32_t t) const {
-    return out_.tasks[t].role == imported_task::kind::vcpu;
-  }
+  [[nodiscard]] bool is_vcpu_task(std::uint32_t t) const { return tasks_[t].r == role::vcpu; }
   [[nodiscard]] bool is_user_like(std::uint32_t t) const {
-    auto r = out_.tasks[t].role;
-    return r == imported_task::kind::user || r == imported_task::kind::vcpu;
+    return tasks_[t].r == role::user || tasks_[t].r == role::vcpu;
   }
 
   // ---- pass 2 ------------------------------------------------------------------------------
 
-  void emit(replay_op op, std::uint32_t cpu, std::uint32_t task, std::size_t line,
+  void emit(event_kind kind, std::uint32_t cpu, std::uint32_t task, std::size_t line,
             event_origin origin = event_origin::trace, exit_outcome oc = exit_outcome::real) {
-    out_.events.push_back({op, cpu, task, oc, origin, line});
+    events_.push_back({kind, oc, origin, cpu, task, line});
     auto& c = cpu_[cpu];
-    if (op == replay_op::user) {
+    if (kind == event_kind::user) {
       c.restore_window = true;
       c.window_msrs = 0;
-      (origin == event_origin::probable_return ? out_.stats.probable_returns
-                                               : out_.stats.returns)++;
-    } else if (op != replay_op::migrate) {
+      ++(origin == event_origin::probable_return ? out_.stats.probable_returns
+                                                 : out_.stats.returns);
+    } else if (kind != event_kind::migrate) {
       c.restore_window = false;
     }
     if (origin == event_origin::trace_start || origin == event_origin::gap_repair) {
@@ -584,61 +535,67 @@ class trace_importer {
     }
   }
 
-  /// Marks `cpu`'s values unknown. `task_known`: the importer still knows who runs there.
+  /// Marks `cpu`'s MSR values unknown (the simulator invalidates them and leaves guest mode).
+  /// `task_known`: the importer still knows which task runs there.
   void gap(std::uint32_t cpu, std::size_t line, gap_kind kind, bool task_known) {
-    if (!task_known) cpu_[cpu].known = false;
-    if (cpu_[cpu].fresh_gap) return;  // the inconsistency is the gap's own consequence
-    cpu_[cpu].fresh_gap = true;
-    out_.gaps.push_back({cpu, line, kind, out_.events.size()});
+    auto& c = cpu_[cpu];
+    if (!task_known) c.known = false;
+    if (c.fresh_gap) return;  // an inconsistency that is this gap's own consequence
+    c.fresh_gap = true;
+    out_.gaps.push_back({cpu, line, kind, events_.size()});
     ++out_.stats.gaps;
-    emit(replay_op::unknown, cpu, cpu_[cpu].current, line);
-    auto cur = cpu_[cpu].current;
-    if (cur != 0) state_[cur].ret = pending::none;
+    emit(event_kind::unknown, cpu, c.current, line);
+    if (c.current != 0) {
+      tasks_[c.current].ret = pending::none;
+      tasks_[c.current].in_guest = false;
+    }
   }
 
-  /// Leaves guest mode in the simulator without a traced exit (after a gap).
+  /// Leaves guest mode without a traced exit (only where a gap could not do it).
   void repair_exit(std::uint32_t cpu, std::uint32_t t, std::size_t line) {
-    emit(replay_op::exit, cpu, t, line, event_origin::gap_repair);
-    state_[t].in_guest = false;
+    if (!tasks_[t].in_guest) return;
+    emit(event_kind::exit, cpu, t, line, event_origin::gap_repair);
+    tasks_[t].in_guest = false;
   }
 
-  /// Context switch on `cpu` to `t`. `traced`: a sched_switch (the heuristic applies).
+  /// Context switch on `cpu` to `t`. `traced`: a sched_switch, so the heuristic applies.
   void switch_to(std::uint32_t cpu, std::uint32_t t, std::size_t line, bool traced) {
-    auto cur = cpu_[cpu].current;
+    const auto cur = cpu_[cpu].current;
     if (cur == t) return;
-    if (cur != 0 && state_[cur].in_guest) {
-      if (cpu_[cpu].known) gap(cpu, line, gap_kind::missed_exit, true);
+    if (cur != 0 && tasks_[cur].in_guest) {
+      gap(cpu, line, gap_kind::missed_exit, true);
       repair_exit(cpu, cur, line);
     }
     if (t != 0) {
-      auto& s = state_[t];
+      auto& s = tasks_[t];
       if (s.running_on >= 0 && s.running_on != cpu) {
-        auto d = static_cast<std::uint32_t>(s.running_on);
+        const auto d = static_cast<std::uint32_t>(s.running_on);
         gap(d, line, gap_kind::task_on_two_cpus, false);
-        if (s.in_guest) repair_exit(d, t, line);
-        emit(replay_op::switch_to, d, 0, line, event_origin::gap_repair);
+        repair_exit(d, t, line);
+        emit(event_kind::switch_to, d, 0, line, event_origin::gap_repair);
         cpu_[d].current = 0;
         s.running_on = -1;
       }
       if (s.home < 0) {
-        s.home = cpu;
-        out_.tasks[t].first_cpu = cpu;
+        s.home = s.first_cpu = cpu;
       } else if (s.home != cpu) {
-        emit(replay_op::migrate, cpu, t, line);
+        emit(event_kind::migrate, cpu, t, line);
         s.home = cpu;
       }
     }
-    if (cur != 0) state_[cur].running_on = -1;
-    emit(replay_op::switch_to, cpu, t, line);
+    if (cur != 0) tasks_[cur].running_on = -1;
+    emit(event_kind::switch_to, cpu, t, line);
     cpu_[cpu].current = t;
-    if (t != 0) state_[t].running_on = cpu;
+    if (t == 0) return;
+    auto& s = tasks_[t];
+    s.running_on = cpu;
     if (traced && opt_.switch_to_user_task_returns && is_user_like(t) &&
-        !(is_vcpu(t) && state_[t].in_run) && state_[t].ret == pending::none) {
-      state_[t].ret = pending::probable;
+        !(is_vcpu_task(t) && s.in_run) && s.ret == pending::none) {
+      s.ret = pending::probable;
     }
   }
 
-  /// The simulator must run `t` on `cpu`; a different known task there is a missed switch.
+  /// The simulator must run `t` on `cpu`; another known task there means a missed switch.
   void ensure_current(std::uint32_t cpu, std::uint32_t t, std::size_t line) {
     auto& c = cpu_[cpu];
     if (c.known && c.current == t) return;
@@ -648,30 +605,34 @@ class trace_importer {
   }
 
   void flush_return(std::uint32_t cpu, std::size_t line) {
-    auto t = cpu_[cpu].current;
-    if (t == 0 || state_[t].ret == pending::none) return;
-    auto origin = state_[t].ret == pending::probable ? event_origin::probable_return
-                                                     : event_origin::trace;
-    state_[t].ret = pending::none;
-    emit(replay_op::user, cpu, t, line, origin);
+    const auto t = cpu_[cpu].current;
+    if (t == 0 || tasks_[t].ret == pending::none) return;
+    const auto origin = tasks_[t].ret == pending::probable ? event_origin::probable_return
+                                                           : event_origin::trace;
+    tasks_[t].ret = pending::none;
+    tasks_[t].in_run = false;
+    emit(event_kind::user, cpu, t, line, origin);
   }
 
-  [[nodiscard]] int ur_index(std::uint32_t msr) const {
+  [[nodiscard]] int ground_truth_index(std::uint32_t msr) const {
     for (std::size_t i = 0; i < opt_.user_return_msrs.size() && i < 32; ++i) {
       if (opt_.user_return_msrs[i].value == msr) return static_cast<int>(i);
     }
     return -1;
   }
 
-  static bool learn(std::vector<msr_value>& vals, msr_index m, std::uint64_t v, std::size_t& changes) {
-    for (auto& x : vals) {
-      if (x.msr == m) {
-        if (x.value != v) ++changes;
-        return false;
-      }
-    }
-    vals.push_back({m, v, true});
-    return true;
+  /// Records `v` as slot `s`'s value unless it already has one; true when it had a different one.
+  static bool learn(msr_values& vals, slot_set& known, unsigned s, std::uint64_t v) {
+    const auto bit = static_cast<slot_set>(1U << s);
+    if ((known & bit) != 0) return vals[s] != v;
+    vals[s] = v;
+    known = static_cast<slot_set>(known | bit);
+    return false;
+  }
+
+  void changed(const record& r, bool guest) {
+    ++(guest ? out_.stats.guest_value_changes : out_.stats.host_value_changes);
+    out_.value_changes.push_back({r.cpu, msr_index{r.aux}, r.value, guest, r.line, events_.size()});
   }
 
   void on_msr_write(const record& r) {
@@ -679,304 +640,707 @@ class trace_importer {
       ++out_.stats.faulted_msr_writes;
       return;
     }
-    int idx = ur_index(r.aux);
+    const int idx = ground_truth_index(r.aux);
     if (idx < 0) {
       ++out_.stats.other_msr_writes;
       return;
     }
-    msr_index m{r.aux};
+    const msr_index m{r.aux};
+    const auto slot = slot_of(m);
     auto& c = cpu_[r.cpu];
-    auto bit = std::uint32_t{1} << static_cast<unsigned>(idx);
+    const auto bit = std::uint32_t{1} << static_cast<unsigned>(idx);
     if (c.restore_window && (c.window_msrs & bit) == 0) {
-      c.window_msrs |= bit;
-      learn(out_.host[r.cpu], m, r.value, out_.stats.host_value_changes);
+      c.window_msrs |= bit;  // the notifier restores each MSR once
+      if (slot && learn(c.host, c.host_known, *slot, r.value)) changed(r, false);
     } else {
       c.restore_window = false;
-      auto t = c.current;
-      if (t != 0 && is_vcpu(t) && !state_[t].in_guest && state_[t].in_run) {
-        learn(out_.guest[t], m, r.value, out_.stats.guest_value_changes);
+      const auto t = c.current;
+      if (t != 0 && is_vcpu_task(t) && !tasks_[t].in_guest && tasks_[t].in_run) {
+        if (slot && learn(tasks_[t].guest, tasks_[t].guest_known, *slot, r.value)) changed(r, true);
       } else {
         ++out_.stats.unclassified_msr_writes;
       }
     }
     ++out_.stats.msr_writes;
-    out_.ground_truth.push_back({r.cpu, m, r.value, r.line, out_.events.size()});
+    expects_.push_back({r.cpu, m, r.value, r.line, events_.size()});
+  }
+
+  void map_one(const record& r) {
+    const auto cpu = r.cpu;
+    auto& c = cpu_[cpu];
+    if (r.kind == rec::lost_events || r.kind == rec::buffer_started) {
+      gap(cpu, r.line, r.kind == rec::lost_events ? gap_kind::lost_events : gap_kind::buffer_started,
+          false);
+      return;
+    }
+    const bool msr_event = r.kind == rec::wrmsr || r.kind == rec::rdmsr;
+    if (!msr_event) c.restore_window = false;
+    // Any event on the CPU ends a pending return of the task running there (it happened before
+    // this event), except that task's own syscall return, which is the return.
+    if (c.known && c.current == r.task && r.kind != rec::sys_exit) flush_return(cpu, r.line);
+    if (r.kind == rec::sched_switch) {
+      if (c.known && c.current != r.task) gap(cpu, r.line, gap_kind::missed_switch, false);
+      switch_to(cpu, r.task2, r.line, true);
+      c.known = true;
+      return;
+    }
+    if (r.kind == rec::migrate) {
+      auto& m = tasks_[r.task2];
+      if (r.task2 != 0 && m.running_on < 0 && r.aux < cpus_) {
+        if (m.home < 0) {
+          m.home = m.first_cpu = r.aux;
+        } else if (m.home != static_cast<std::int64_t>(r.aux)) {
+          emit(event_kind::migrate, r.aux, r.task2, r.line);
+          m.home = r.aux;
+        }
+      }
+      return;  // whoever runs the migration: no claim about this CPU
+    }
+    ensure_current(cpu, r.task, r.line);
+    const auto t = r.task;
+    auto& s = tasks_[t];
+    switch (r.kind) {
+      case rec::entry:
+        if (s.in_guest) {
+          gap(cpu, r.line, gap_kind::missed_exit, true);
+          repair_exit(cpu, t, r.line);
+        }
+        emit(event_kind::enter, cpu, t, r.line);
+        s.in_guest = s.entered = s.in_run = true;
+        s.ret = pending::none;
+        break;
+      case rec::exit:
+        if (!s.in_guest) {
+          if (s.entered) {
+            gap(cpu, r.line, gap_kind::missed_entry, true);
+            emit(event_kind::enter, cpu, t, r.line, event_origin::gap_repair);
+          } else {
+            emit(event_kind::enter, cpu, t, r.line, event_origin::trace_start);
+          }
+          s.entered = true;
+        }
+        emit(event_kind::exit, cpu, t, r.line, event_origin::trace,
+             r.flag ? exit_outcome::early_fail : exit_outcome::real);
+        s.in_guest = false;
+        s.in_run = true;
+        break;
+      case rec::uexit:
+        if (s.in_guest) {
+          gap(cpu, r.line, gap_kind::missed_exit, true);
+          repair_exit(cpu, t, r.line);
+        }
+        s.in_run = false;
+        if (t != 0) s.ret = pending::certain;
+        break;
+      case rec::fpu_load:
+        s.in_run = true;
+        break;
+      case rec::fpu_unload:
+        if (userspace_exits_ == 0 && t != 0) {  // the trace has no kvm_userspace_exit
+          s.in_run = false;
+          s.ret = pending::certain;
+        }
+        break;
+      case rec::sys_exit:
+        if (t == 0) break;
+        if (s.in_guest) {
+          gap(cpu, r.line, gap_kind::missed_exit, true);
+          repair_exit(cpu, t, r.line);
+        }
+        s.ret = pending::none;
+        s.in_run = false;
+        emit(event_kind::user, cpu, t, r.line);
+        break;
+      case rec::wrmsr:
+        on_msr_write(r);
+        break;
+      case rec::rdmsr:
+        // KVM reads the host values when it enables virtualization on a CPU: a fallback for
+        // host values no restore showed.
+        if (auto slot = slot_of(msr_index{r.aux}); slot && !r.flag) {
+          static_cast<void>(learn(c.host_read, c.host_read_known, *slot, r.value));
+        }
+        break;
+      default:
+        break;
+    }
   }
 
   void map() {
     for (const auto& r : records_) {
-      auto cpu = r.cpu;
-      if (r.kind == rec::lost_events || r.kind == rec::buffer_started) {
-        gap(cpu, r.line, r.kind == rec::lost_events ? gap_kind::lost_events : gap_kind::buffer_started,
-            false);
-        continue;
-      }
-      auto& c = cpu_[cpu];
-      bool msr_event = r.kind == rec::wrmsr || r.kind == rec::rdmsr;
-      if (!msr_event) c.restore_window = false;
-      // Any event on the CPU ends a pending return of the task running there, except that
-      // task's own syscall return, which is the return.
-      if (c.known && c.current == r.task && !(r.kind == rec::sys_exit)) flush_return(cpu, r.line);
-      if (r.kind == rec::sched_switch) {
-        if (c.known && c.current != r.task) gap(cpu, r.line, gap_kind::missed_switch, false);
-        switch_to(cpu, r.task2, r.line, true);
-        c.known = true;
-        c.fresh_gap = false;
-        continue;
-      }
-      ensure_current(cpu, r.task, r.line);
-      auto t = r.task;
-      auto& s = state_[t];
-      switch (r.kind) {
-        case rec::entry:
-          if (s.in_guest) {
-            gap(cpu, r.line, gap_kind::missed_exit, true);
-            repair_exit(cpu, t, r.line);
-          }
-          emit(replay_op::enter, cpu, t, r.line);
-          s.in_guest = s.entered = s.in_run = true;
-          break;
-        case rec::exit:
-          if (!s.in_guest) {
-            if (s.entered) {
-              gap(cpu, r.line, gap_kind::missed_entry, true);
-              emit(replay_op::enter, cpu, t, r.line, event_origin::gap_repair);
-            } else {
-              emit(replay_op::enter, cpu, t, r.line, event_origin::trace_start);
-            }
-            s.entered = true;
-          }
-          emit(replay_op::exit, cpu, t, r.line, event_origin::trace,
-               r.flag ? exit_outcome::early_fail : exit_outcome::real);
-          s.in_guest = false;
-          s.in_run = true;
-          break;
-        case rec::uexit:
-          if (s.in_guest) {
-            gap(cpu, r.line, gap_kind::missed_exit, true);
-            repair_exit(cpu, t, r.line);
-          }
-          s.in_run = false;
-          if (t != 0) s.ret = pending::certain;
-          break;
-        case rec::fpu_load:
-          s.in_run = true;
-          break;
-        case rec::fpu_unload:
-          if (userspace_exits_ == 0 && t != 0) {  // no kvm_userspace_exit in the trace
-            s.in_run = false;
-            s.ret = pending::certain;
-          }
-          break;
-        case rec::sys_exit:
-          if (s.in_guest) {
-            gap(cpu, r.line, gap_kind::missed_exit, true);
-            repair_exit(cpu, t, r.line);
-          }
-          s.ret = pending::none;
-          if (t != 0) {
-            s.in_run = false;
-            emit(replay_op::user, cpu, t, r.line);
-          }
-          break;
-        case rec::migrate: {
-          auto& m = state_[r.task2];
-          if (r.task2 != 0 && m.running_on < 0 && r.aux < out_.cpus) {
-            if (m.home < 0) {
-              m.home = r.aux;
-              out_.tasks[r.task2].first_cpu = r.aux;
-            } else if (m.home != static_cast<std::int64_t>(r.aux)) {
-              emit(replay_op::migrate, r.aux, r.task2, r.line);
-              m.home = r.aux;
-            }
-          }
-          break;
-        }
-        case rec::wrmsr:
-          on_msr_write(r);
-          break;
-        case rec::rdmsr:
-          if (!r.flag && ur_index(r.aux) >= 0) {
-            std::size_t ignored = 0;
-            learn(host_hint_[cpu], msr_index{r.aux}, r.value, ignored);
-          }
-          break;
-        default:
-          break;
-      }
-      c.fresh_gap = false;
-    }
-    // Host values never written after a return but read by KVM (CPU online): use the reads.
-    for (std::uint32_t cpu = 0; cpu < out_.cpus; ++cpu) {
-      for (const auto& h : host_hint_[cpu]) {
-        std::size_t ignored = 0;
-        learn(out_.host[cpu], h.msr, h.value, ignored);
-      }
+      map_one(r);
+      if (r.kind != rec::lost_events && r.kind != rec::buffer_started) cpu_[r.cpu].fresh_gap = false;
     }
   }
 
-  // ---- output ----------------------------------------------------------------------------
+  // ---- output ------------------------------------------------------------------------------
 
-  void render_event(std::string& s, const replay_event& e) const {
-    const auto& task = out_.tasks[e.task];
-    switch (e.op) {
-      case replay_op::switch_to:
-        s += "switch ";
-        s += std::to_string(e.cpu);
-        s += ' ';
-        s += task.name;
-        break;
-      case replay_op::enter:
-        s += "enter ";
-        s += std::to_string(e.cpu);
-        break;
-      case replay_op::exit:
-        s += "exit ";
-        s += std::to_string(e.cpu);
-        if (task.vcpu_kind == "tdx") {
-          s += e.outcome == exit_outcome::early_fail ? " early-fail" : " real";
-        }
-        break;
-      case replay_op::user:
-        s += "user ";
-        s += std::to_string(e.cpu);
-        break;
-      case replay_op::migrate:
-        s += "migrate ";
-        s += task.name;
-        s += ' ';
-        s += std::to_string(e.cpu);
-        break;
-      case replay_op::unknown:
-        s += "unknown ";
-        s += std::to_string(e.cpu);
-        break;
+  void finish() {
+    auto& tr = out_.trace;
+    const auto cpus = static_cast<std::uint32_t>(std::min<std::size_t>(cpus_, max_cpus));
+    tr.setup = make_setup(cpus);
+    // Host values: what the restores wrote, else what KVM read at CPU online, else (for the
+    // MSRs Linux programs alike on every CPU, i.e. all but TSC_AUX) another CPU's value, else
+    // Linux's defaults.
+    msr_values shared{};
+    slot_set shared_known = 0;
+    for (std::uint32_t c = 0; c < cpus; ++c) {
+      for (unsigned s = 0; s < msr_count; ++s) {
+        if ((cpu_[c].host_known >> s) & 1U) static_cast<void>(learn(shared, shared_known, s, cpu_[c].host[s]));
+      }
     }
+    out_.host_from_trace.assign(cpus, 0);
+    for (std::uint32_t c = 0; c < cpus; ++c) {
+      const auto& cs = cpu_[c];
+      for (unsigned s = 0; s < msr_count; ++s) {
+        auto& h = tr.setup.host[c][s];
+        if ((cs.host_known >> s) & 1U) {
+          h = cs.host[s];
+        } else if ((cs.host_read_known >> s) & 1U) {
+          h = cs.host_read[s];
+        } else if (s != slots::tsc_aux && ((shared_known >> s) & 1U)) {
+          h = shared[s];
+          continue;
+        } else {
+          continue;
+        }
+        out_.host_from_trace[c] = static_cast<slot_set>(out_.host_from_trace[c] | (1U << s));
+      }
+    }
+    // Tasks: those that ever ran (or were placed by a migration), in the order first seen.
+    const bool ground_truth = !expects_.empty();
+    for (std::size_t i = 1; i < tasks_.size(); ++i) {
+      auto& t = tasks_[i];
+      if (t.first_cpu < 0 || t.first_cpu >= static_cast<std::int64_t>(cpus)) continue;
+      const auto cpu = static_cast<std::uint32_t>(t.first_cpu);
+      t.sim_index = add_task(tr.setup, replay_task_name(t.comm, t.tid), t.kind, cpu);
+      out_.tasks.push_back({t.comm, t.tid, t.vcpu_id});
+      out_.guest_from_trace.push_back(t.guest_known);
+      if (t.r != role::vcpu) continue;
+      auto& g = tr.setup.tasks[t.sim_index].guest;
+      const auto ordinal = tr.setup.vcpu_ordinal(t.sim_index);
+      for (unsigned s = 0; s < msr_count; ++s) {
+        const std::uint64_t host = tr.setup.host[cpu][s];
+        const bool differs = std::find(opt_.differing_msrs.begin(), opt_.differing_msrs.end(),
+                                       slot_msrs[s]) != opt_.differing_msrs.end();
+        if ((t.guest_known >> s) & 1U) {
+          g[s] = t.guest[s];
+        } else if (ground_truth || !differs) {
+          g[s] = host;  // the trace shows no write: the guest's value needs none
+        } else if (s == slots::tsc_aux) {
+          g[s] = t.vcpu_id >= 0 ? static_cast<std::uint64_t>(t.vcpu_id) : ordinal;
+        } else if (s == slots::lstar) {
+          g[s] = guest_default(ordinal, s);
+        } else {
+          g[s] = host ^ (std::uint64_t{1} << 32);
+        }
+      }
+    }
+    // Events, dropping those the simulator cannot hold (CPUs beyond max_cpus).
+    std::vector<std::size_t> kept_before(events_.size() + 1, 0);
+    tr.events.reserve(events_.size());
+    out_.sources.reserve(events_.size());
+    for (std::size_t i = 0; i < events_.size(); ++i) {
+      kept_before[i] = tr.events.size();
+      const auto& e = events_[i];
+      const auto& task = tasks_[e.task];
+      const bool task_ok = e.task == 0 || task.sim_index != idle_task;
+      if (e.cpu >= cpus || ((e.kind == event_kind::switch_to || e.kind == event_kind::migrate) && !task_ok)) {
+        ++out_.stats.dropped_cpu_events;
+        continue;
+      }
+      event ev{e.kind, 0, static_cast<std::uint16_t>(e.cpu), 0};
+      if (e.kind == event_kind::switch_to) ev.task = e.task == 0 ? idle_task : task.sim_index;
+      if (e.kind == event_kind::migrate) ev.task = task.sim_index;
+      if (e.kind == event_kind::exit && task.kind == task_kind::tdx) {
+        ev.arg = static_cast<std::uint8_t>(e.outcome);
+      }
+      tr.events.push_back(ev);
+      out_.sources.push_back({e.line, e.origin});
+    }
+    kept_before[events_.size()] = tr.events.size();
+    for (const auto& x : expects_) {
+      if (x.cpu >= cpus) continue;
+      tr.expected.push_back({kept_before[x.after], x.cpu, x.msr, x.value});
+      out_.expected_lines.push_back(x.line);
+    }
+    for (auto& g : out_.gaps) g.event = kept_before[g.event];
+    for (auto& v : out_.value_changes) v.after = kept_before[v.after];
+  }
+
+  void render_event(std::string& s, const event& e, const event_source& src) const {
+    s += format_event(e, out_.trace.setup);
     if (opt_.line_comments) {
       s += "  # line ";
-      s += std::to_string(e.line);
-      switch (e.origin) {
+      s += std::to_string(src.line);
+      switch (src.origin) {
         case event_origin::trace: break;
-        case event_origin::probable_return: s += " (probable return: switch to a user task)"; break;
-        case event_origin::trace_start: s += " (vCPU was in guest mode when the trace began)"; break;
-        case event_origin::gap_repair: s += " (after a gap)"; break;
+        case event_origin::probable_return: s += ", probable return (switch to a user task)"; break;
+        case event_origin::trace_start: s += ", vCPU was in guest mode when the trace began"; break;
+        case event_origin::gap_repair: s += ", after a gap"; break;
       }
     }
     s.push_back('\n');
   }
 
-  void render() {
-    auto& st = out_.stats;
-    // Guest values: learned ones, else synthetic for the differing MSRs when the trace
-    // carried no write for that vCPU at all.
-    for (std::size_t t = 1; t < out_.tasks.size(); ++t) {
-      if (!is_vcpu(static_cast<std::uint32_t>(t)) || !out_.guest[t].empty()) continue;
-      auto cpu = out_.tasks[t].first_cpu < 0 ? 0u : static_cast<std::uint32_t>(out_.tasks[t].first_cpu);
-      for (auto m : opt_.differing_msrs) {
-        std::uint64_t host = 0;
-        for (const auto& h : out_.host[cpu]) {
-          if (h.msr == m) host = h.value;
-        }
-        out_.guest[t].push_back({m, synthetic_guest_value(m, host, out_.tasks[t].vcpu_id), false});
+  static void render_values(std::string& s, std::string_view head, const std::string& name,
+                            const msr_values& v, const msr_values& def) {
+    bool any = false;
+    for (unsigned i = 0; i < msr_count; ++i) {
+      if (v[i] == def[i]) continue;
+      if (!any) {
+        s += head;
+        s += ' ';
+        s += name;
+        any = true;
       }
+      s += ' ';
+      s += msr_token(slot_msrs[i]);
+      s += '=';
+      append_hex(s, v[i]);
     }
+    if (any) s += '\n';
+  }
+
+  void render() {
+    const auto& st = out_.stats;
+    const auto& tr = out_.trace;
     std::string& s = out_.replay;
-    s.reserve(out_.events.size() * 32 + out_.ground_truth.size() * 48 + 1024);
+    s.reserve(tr.events.size() * 34 + tr.expected.size() * 56 + 4096);
     s += "# imported by uret-sim import from ";
     s += opt_.source;
-    s += "\n# lines ";
-    s += std::to_string(st.lines);
-    s += ", parsed ";
-    s += std::to_string(st.parsed);
-    s += ", ignored ";
-    s += std::to_string(st.ignored);
-    s += ", unparsed ";
-    s += std::to_string(st.unparsed);
-    s += ", gaps ";
-    s += std::to_string(st.gaps);
-    s += "\nuret-replay 1\ncpus ";
-    s += std::to_string(out_.cpus);
-    s += '\n';
-    for (std::uint32_t cpu = 0; cpu < out_.cpus; ++cpu) {
-      if (out_.host[cpu].empty()) continue;
-      s += "host ";
-      s += std::to_string(cpu);
-      for (const auto& h : out_.host[cpu]) {
-        s += ' ';
-        append_msr(s, h.msr);
-        s += '=';
-        append_hex(s, h.value);
-      }
-      s += '\n';
+    s += "\n# lines " + std::to_string(st.lines) + ", parsed " + std::to_string(st.parsed) +
+         ", ignored " + std::to_string(st.ignored) + ", unparsed " + std::to_string(st.unparsed) +
+         ", gaps " + std::to_string(st.gaps) + "\n";
+    s += "uret-replay 1\ncpus " + std::to_string(tr.setup.cpus) + "\n";
+    for (std::uint32_t c = 0; c < tr.setup.cpus; ++c) {
+      msr_values def{};
+      for (unsigned i = 0; i < msr_count; ++i) def[i] = host_default(c, i);
+      render_values(s, "host", std::to_string(c), tr.setup.host[c], def);
     }
-    for (std::size_t t = 1; t < out_.tasks.size(); ++t) {
-      const auto& task = out_.tasks[t];
-      if (task.first_cpu < 0) continue;  // never ran: not needed by any event
-      s += is_vcpu(static_cast<std::uint32_t>(t)) ? "vcpu " : "task ";
-      s += task.name;
+    for (std::size_t i = 0; i < tr.setup.tasks.size(); ++i) {
+      const auto& t = tr.setup.tasks[i];
+      s += is_vcpu(t.kind) ? "vcpu " : "task ";
+      s += t.name;
       s += ' ';
-      s += is_vcpu(static_cast<std::uint32_t>(t))
-               ? task.vcpu_kind
-               : (task.role == imported_task::kind::kernel ? std::string("kernel") : std::string("user"));
+      s += to_string(t.kind);
       s += ' ';
-      s += std::to_string(task.first_cpu);
+      s += std::to_string(t.cpu);
       s += "  # ";
-      s += task.comm;
+      s += out_.tasks[i].comm;
       s += '\n';
-      if (!out_.guest[t].empty()) {
-        s += "guest ";
-        s += task.name;
-        for (const auto& g : out_.guest[t]) {
-          s += ' ';
-          append_msr(s, g.msr);
-          s += '=';
-          append_hex(s, g.value);
-        }
-        s += out_.guest[t].front().from_trace ? "\n" : "  # synthetic: no msr:write_msr in the trace\n";
-      }
+      if (!is_vcpu(t.kind)) continue;
+      msr_values def{};
+      const auto ordinal = tr.setup.vcpu_ordinal(i);
+      for (unsigned k = 0; k < msr_count; ++k) def[k] = guest_default(ordinal, k);
+      render_values(s, "guest", t.name, t.guest, def);
     }
-    std::size_t gt = 0;
-    for (std::size_t i = 0; i <= out_.events.size(); ++i) {
-      for (; gt < out_.ground_truth.size() && out_.ground_truth[gt].after == i; ++gt) {
-        const auto& w = out_.ground_truth[gt];
-        s += "expect-wrmsr ";
-        s += std::to_string(w.cpu);
-        s += ' ';
-        append_msr(s, w.msr);
+    std::size_t x = 0;
+    for (std::size_t i = 0; i <= tr.events.size(); ++i) {
+      for (; x < tr.expected.size() && tr.expected[x].before_event == i; ++x) {
+        const auto& w = tr.expected[x];
+        s += "expect-wrmsr " + std::to_string(w.cpu) + ' ';
+        s += msr_token(w.msr);
         s += ' ';
         append_hex(s, w.value);
-        if (opt_.line_comments) {
-          s += "  # line ";
-          s += std::to_string(w.line);
-        }
+        if (opt_.line_comments) s += "  # line " + std::to_string(out_.expected_lines[x]);
         s += '\n';
       }
-      if (i < out_.events.size()) render_event(s, out_.events[i]);
+      if (i < tr.events.size()) render_event(s, tr.events[i], out_.sources[i]);
     }
   }
 
   const import_options& opt_;
   imported_trace out_;
-  std::vector<task_info> info_;
+  std::vector<task_info> tasks_;
   std::unordered_map<std::uint32_t, std::uint32_t> by_tid_;
   std::vector<record> records_;
-  std::vector<task_state> state_;
   std::vector<cpu_state> cpu_;
-  std::vector<std::vector<msr_value>> host_hint_;
+  std::vector<pending_event> events_;
+  std::vector<pending_expect> expects_;
+  std::uint32_t cpus_ = 1;
   std::size_t userspace_exits_ = 0;
 };
 
 }  // namespace detail
 
 /// Imports the text of a trace (ftrace, trace-cmd report or perf script output; the forms may
-/// even be mixed) into a replay. Never fails: what cannot be parsed is counted in the stats.
+/// even be mixed) as a simulator trace and its replay text. Never fails: what cannot be parsed
+/// is counted in `stats`.
 ///
-///     auto imp = uret::sim::import_trace(text, {.source = "host.trace"});
-///     std::fputs(imp.replay.c_str(), out);           // uret-replay 1
-///     if (imp.stats.unparsed) report(imp.stats.first_unparsed);
+///     uret::sim::import_options o;
+///     o.source = "host.trace";
+///     uret::sim::imported_trace imp = uret::sim::import_trace(text, o);
+///     std::fputs(imp.replay.c_str(), out);                  // uret-replay 1
+///     auto r = uret::sim::run(imp.trace, uret::sim::strategy::user_return);
 [[nodiscard]] inline imported_trace import_trace(std::string_view text,
                                                  const import_options& options = {}) {
   return detail::trace_importer(options).run(text);
+}
+
+// ---- ground truth ---------------------------------------------------------------------------
+
+/// Why predicted and traced writes differ in one stretch of one CPU's events.
+enum class difference_reason : std::uint8_t {
+  trace_start,      ///< before the CPU's first return to user or gap: the state the trace
+                    ///< began in is unknown
+  gap,              ///< the stretch begins or ends at a gap (`unknown`)
+  probable_return,  ///< the stretch holds a return guessed from a switch to a user task
+  value_changed,    ///< a host or guest value changed where the replay keeps one value
+  unexplained,      ///< none of the above: the model and KVM disagree
+};
+
+/// A short English description of `r`.
+[[nodiscard]] constexpr std::string_view to_string(difference_reason r) noexcept {
+  switch (r) {
+    case difference_reason::trace_start: return "trace start";
+    case difference_reason::gap: return "gap";
+    case difference_reason::probable_return: return "probable return";
+    case difference_reason::value_changed: return "value changed";
+    case difference_reason::unexplained: return "unexplained";
+  }
+  return "unexplained";
+}
+
+/// A difference for one MSR in one stretch of one CPU's events (between gaps).
+struct ground_truth_difference {
+  difference_reason reason = difference_reason::unexplained;
+  std::uint32_t cpu = 0;
+  msr_index msr{};
+  std::size_t extra = 0;       ///< predicted writes the trace does not have
+  std::size_t missing = 0;     ///< traced writes the strategy did not predict
+  bool order_only = false;     ///< same writes, different order
+  std::size_t first_line = 0;  ///< trace lines the stretch spans
+  std::size_t last_line = 0;
+};
+
+/// Traced against predicted writes of one MSR.
+struct ground_truth_row {
+  msr_index msr{};
+  std::size_t actual = 0;     ///< msr:write_msr events (KVM's real writes)
+  std::size_t predicted = 0;  ///< the strategy's writes in the simulator
+  std::size_t explained_extra = 0, explained_missing = 0;
+  std::size_t unexplained_extra = 0, unexplained_missing = 0;
+};
+
+/// The result of compare_ground_truth().
+struct ground_truth_comparison {
+  std::vector<ground_truth_row> rows;  ///< one per MSR, ascending index
+  std::vector<ground_truth_difference> differences;
+  std::size_t actual = 0;
+  std::size_t predicted = 0;
+  std::uint32_t cpus_with_writes = 0;
+
+  /// Every traced write predicted, with the same value, in the same order per CPU, and nothing
+  /// more.
+  [[nodiscard]] bool exact() const noexcept { return differences.empty(); }
+  /// Differences no gap, trace start, heuristic or value change accounts for.
+  [[nodiscard]] std::size_t unexplained() const noexcept {
+    std::size_t n = 0;
+    for (const auto& d : differences) {
+      if (d.reason == difference_reason::unexplained) n += d.extra + d.missing + (d.order_only ? 1 : 0);
+    }
+    return n;
+  }
+};
+
+/// Compares the msr:write_msr ground truth of `imp` with the writes a strategy issued when the
+/// simulator ran `imp.trace` (run_options::record_writes; `predicted` in the order issued).
+///
+/// Each CPU's events are cut into stretches: before its first return to user mode (the state
+/// the trace began in is unknown), then between gaps. In each stretch the traced and predicted
+/// writes are compared as sequences of (MSR, value); a stretch that differs is explained by the
+/// first that applies of: trace start, a gap at either end, a probable return inside it, a value
+/// change inside it; otherwise the difference is unexplained.
+[[nodiscard]] inline ground_truth_comparison compare_ground_truth(
+    const imported_trace& imp, std::span<const write_record> predicted) {
+  struct write_ref {
+    msr_index msr;
+    std::uint64_t value;
+    std::size_t line;
+  };
+  struct stretch {
+    std::vector<write_ref> actual, predicted;
+    std::size_t begin = 0, end = 0;  // event index range [begin, end)
+    bool starts_at_gap = false, ends_at_gap = false, first = false;
+  };
+  ground_truth_comparison out;
+  const auto& events = imp.trace.events;
+  const std::size_t cpus = imp.trace.setup.cpus;
+  // Cut points per CPU: the first `user` event, then every `unknown` event.
+  std::vector<std::vector<std::size_t>> cuts(cpus);
+  std::vector<std::vector<bool>> cut_is_gap(cpus);
+  std::vector<bool> seen_user(cpus, false);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const auto& e = events[i];
+    if (e.cpu >= cpus) continue;
+    if (e.kind == event_kind::unknown) {
+      cuts[e.cpu].push_back(i);
+      cut_is_gap[e.cpu].push_back(true);
+      seen_user[e.cpu] = true;  // after a gap the trace-start stretch is over
+    } else if (e.kind == event_kind::user && !seen_user[e.cpu]) {
+      seen_user[e.cpu] = true;
+      cuts[e.cpu].push_back(i);
+      cut_is_gap[e.cpu].push_back(false);
+    }
+  }
+  std::vector<std::vector<stretch>> st(cpus);
+  for (std::size_t c = 0; c < cpus; ++c) {
+    st[c].resize(cuts[c].size() + 1);
+    for (std::size_t k = 0; k < st[c].size(); ++k) {
+      auto& s = st[c][k];
+      s.first = k == 0;
+      s.begin = k == 0 ? 0 : cuts[c][k - 1];
+      s.end = k < cuts[c].size() ? cuts[c][k] : events.size();
+      s.starts_at_gap = k > 0 && cut_is_gap[c][k - 1];
+      s.ends_at_gap = k < cuts[c].size() && cut_is_gap[c][k];
+    }
+  }
+  // Stretch of a predicted write at event e: the number of cuts at or before e. Of a traced
+  // write after `a` events: the number of cuts before a.
+  auto stretch_of = [&](std::size_t c, std::size_t pos, bool strict) -> stretch& {
+    const auto& v = cuts[c];
+    auto it = strict ? std::lower_bound(v.begin(), v.end(), pos)
+                     : std::upper_bound(v.begin(), v.end(), pos);
+    return st[c][static_cast<std::size_t>(it - v.begin())];
+  };
+  std::vector<msr_index> msrs_seen;
+  auto row = [&](msr_index m) -> ground_truth_row& {
+    for (auto& r : out.rows) {
+      if (r.msr == m) return r;
+    }
+    out.rows.push_back({m});
+    return out.rows.back();
+  };
+  std::vector<bool> cpu_has(cpus, false);
+  for (std::size_t i = 0; i < imp.trace.expected.size(); ++i) {
+    const auto& w = imp.trace.expected[i];
+    if (w.cpu >= cpus) continue;
+    const std::size_t line = i < imp.expected_lines.size() ? imp.expected_lines[i] : 0;
+    stretch_of(w.cpu, static_cast<std::size_t>(w.before_event), true).actual.push_back({w.msr, w.value, line});
+    ++row(w.msr).actual;
+    ++out.actual;
+    cpu_has[w.cpu] = true;
+  }
+  for (const auto& w : predicted) {
+    if (w.cpu >= cpus || w.slot >= msr_count) continue;
+    const auto ev = static_cast<std::size_t>(w.event);
+    const std::size_t line = ev < imp.sources.size() ? imp.sources[ev].line : 0;
+    const msr_index m = slot_msrs[w.slot];
+    stretch_of(w.cpu, ev, false).predicted.push_back({m, w.value, line});
+    ++row(m).predicted;
+    ++out.predicted;
+    cpu_has[w.cpu] = true;
+  }
+  for (bool b : cpu_has) out.cpus_with_writes += b ? 1u : 0u;
+  std::sort(out.rows.begin(), out.rows.end(),
+            [](const ground_truth_row& a, const ground_truth_row& b) { return a.msr < b.msr; });
+
+  auto same = [](const write_ref& a, const write_ref& b) { return a.msr == b.msr && a.value == b.value; };
+  for (std::uint32_t c = 0; c < cpus; ++c) {
+    for (const auto& s : st[c]) {
+      if (s.actual.size() == s.predicted.size() &&
+          std::equal(s.actual.begin(), s.actual.end(), s.predicted.begin(), same)) {
+        continue;
+      }
+      auto reason = difference_reason::unexplained;
+      if (s.first) {
+        reason = difference_reason::trace_start;
+      } else if (s.starts_at_gap || s.ends_at_gap) {
+        reason = difference_reason::gap;
+      } else {
+        for (std::size_t i = s.begin; i < s.end && i < imp.sources.size(); ++i) {
+          const auto& e = events[i];
+          if (e.cpu == c && e.kind == event_kind::user &&
+              imp.sources[i].origin == event_origin::probable_return) {
+            reason = difference_reason::probable_return;
+            break;
+          }
+        }
+        if (reason == difference_reason::unexplained) {
+          for (const auto& vc : imp.value_changes) {
+            if (vc.cpu == c && vc.after > s.begin && vc.after <= s.end) {
+              reason = difference_reason::value_changed;
+              break;
+            }
+          }
+        }
+      }
+      std::size_t lo = static_cast<std::size_t>(-1), hi = 0;
+      for (const auto* v : {&s.actual, &s.predicted}) {
+        for (const auto& w : *v) {
+          if (w.line != 0) lo = std::min(lo, w.line);
+          hi = std::max(hi, w.line);
+        }
+      }
+      if (lo == static_cast<std::size_t>(-1)) lo = 0;
+      // Per MSR: multiset difference of values; an order-only mismatch when it is empty.
+      msrs_seen.clear();
+      for (const auto* v : {&s.actual, &s.predicted}) {
+        for (const auto& w : *v) {
+          if (std::find(msrs_seen.begin(), msrs_seen.end(), w.msr) == msrs_seen.end()) {
+            msrs_seen.push_back(w.msr);
+          }
+        }
+      }
+      std::sort(msrs_seen.begin(), msrs_seen.end());
+      bool any = false;
+      for (auto m : msrs_seen) {
+        std::vector<std::uint64_t> a, p;
+        for (const auto& w : s.actual) {
+          if (w.msr == m) a.push_back(w.value);
+        }
+        for (const auto& w : s.predicted) {
+          if (w.msr == m) p.push_back(w.value);
+        }
+        std::sort(a.begin(), a.end());
+        std::sort(p.begin(), p.end());
+        std::size_t common = 0;
+        for (std::size_t i = 0, j = 0; i < a.size() && j < p.size();) {
+          if (a[i] == p[j]) {
+            ++common, ++i, ++j;
+          } else if (a[i] < p[j]) {
+            ++i;
+          } else {
+            ++j;
+          }
+        }
+        ground_truth_difference d{reason, c, m, p.size() - common, a.size() - common, false, lo, hi};
+        if (d.extra == 0 && d.missing == 0) continue;
+        any = true;
+        auto& r = row(m);
+        if (reason == difference_reason::unexplained) {
+          r.unexplained_extra += d.extra;
+          r.unexplained_missing += d.missing;
+        } else {
+          r.explained_extra += d.extra;
+          r.explained_missing += d.missing;
+        }
+        out.differences.push_back(d);
+      }
+      if (!any) {
+        out.differences.push_back({reason, c, msr_index{}, 0, 0, true, lo, hi});
+      }
+    }
+  }
+  return out;
+}
+
+/// The ground-truth block `uret-bench --trace` prints: per MSR, KVM's writes (msr:write_msr)
+/// beside the strategy's, then each difference with its explanation. Plain text, one table.
+[[nodiscard]] inline std::string format_ground_truth(const imported_trace& imp,
+                                                     const ground_truth_comparison& cmp,
+                                                     std::string_view strategy = "user-return") {
+  auto pad = [](std::string s, std::size_t w, bool right) {
+    if (s.size() < w) s.insert(right ? 0 : s.size(), w - s.size(), ' ');
+    return s;
+  };
+  auto msr_text = [](msr_index m) { return msr_token(m); };
+  auto signed_diff = [](std::size_t p, std::size_t a) {
+    return p >= a ? "+" + std::to_string(p - a) : "-" + std::to_string(a - p);
+  };
+  std::string o;
+  o += "Ground truth: KVM's WRMSRs (msr:write_msr) vs the ";
+  o += strategy;
+  o += " strategy\n";
+  std::size_t w = std::max<std::size_t>(12, strategy.size());
+  o += "  " + pad("MSR", 14, false) + pad("KVM", 8, true) + "  " + pad(std::string(strategy), w, true) +
+       pad("diff", 8, true) + pad("explained", 12, true) + pad("unexplained", 14, true) + "\n";
+  for (const auto& r : cmp.rows) {
+    o += "  " + pad(msr_text(r.msr), 14, false) + pad(std::to_string(r.actual), 8, true) + "  " +
+         pad(std::to_string(r.predicted), w, true) + pad(signed_diff(r.predicted, r.actual), 8, true) +
+         pad("+" + std::to_string(r.explained_extra) + "/-" + std::to_string(r.explained_missing), 12, true) +
+         pad("+" + std::to_string(r.unexplained_extra) + "/-" + std::to_string(r.unexplained_missing), 14, true) +
+         "\n";
+  }
+  o += "  " + pad("all", 14, false) + pad(std::to_string(cmp.actual), 8, true) + "  " +
+       pad(std::to_string(cmp.predicted), w, true) + pad(signed_diff(cmp.predicted, cmp.actual), 8, true) + "\n";
+  if (cmp.exact()) {
+    o += "  difference: none. Every traced WRMSR predicted, same value, same order (";
+    o += std::to_string(cmp.actual) + " writes on " + std::to_string(cmp.cpus_with_writes) + " CPUs).\n";
+    return o;
+  }
+  // One line per stretch (consecutive differences share CPU, lines and reason), at most 12.
+  o += "  differences (+ predicted only, - traced only), by stretch of a CPU's events:\n";
+  std::size_t shown = 0, stretches = 0;
+  for (std::size_t i = 0; i < cmp.differences.size();) {
+    const auto& d = cmp.differences[i];
+    std::size_t j = i, extra = 0, missing = 0;
+    std::string per_msr;
+    for (; j < cmp.differences.size(); ++j) {
+      const auto& e = cmp.differences[j];
+      if (e.cpu != d.cpu || e.first_line != d.first_line || e.last_line != d.last_line ||
+          e.reason != d.reason) {
+        break;
+      }
+      extra += e.extra;
+      missing += e.missing;
+      if (e.order_only) {
+        per_msr += " same writes in another order";
+      } else {
+        per_msr += " " + msr_text(e.msr) + " +" + std::to_string(e.extra) + "/-" + std::to_string(e.missing);
+      }
+    }
+    ++stretches;
+    if (shown < 12) {
+      ++shown;
+      o += "    " + pad(std::string(to_string(d.reason)), 16, false) + "CPU " + std::to_string(d.cpu) +
+           "  +" + std::to_string(extra) + "/-" + std::to_string(missing) + "  trace lines " +
+           std::to_string(d.first_line) + "-" + std::to_string(d.last_line);
+      if (d.reason == difference_reason::gap) {
+        for (const auto& g : imp.gaps) {
+          if (g.cpu == d.cpu && g.line + 1 >= d.first_line && g.line <= d.last_line + 1) {
+            o += " (";
+            o += to_string(g.kind);
+            o += " at line " + std::to_string(g.line) + ")";
+            break;
+          }
+        }
+      }
+      o += ":" + per_msr + "\n";
+    }
+    i = j;
+  }
+  if (stretches > shown) o += "    ... " + std::to_string(stretches - shown) + " more stretches\n";
+  for (auto reason : {difference_reason::trace_start, difference_reason::gap,
+                      difference_reason::probable_return, difference_reason::value_changed}) {
+    std::size_t extra = 0, missing = 0;
+    for (const auto& d : cmp.differences) {
+      if (d.reason == reason) extra += d.extra, missing += d.missing;
+    }
+    if (extra + missing == 0) continue;
+    o += "  explained by ";
+    o += to_string(reason);
+    o += ": +" + std::to_string(extra) + "/-" + std::to_string(missing) + "\n";
+  }
+  o += "  unexplained: " + std::to_string(cmp.unexplained()) + " write(s)\n";
+  return o;
+}
+
+/// A strategy's run on an imported trace and its comparison with the trace's ground truth.
+struct ground_truth_check {
+  run_result run;                    ///< the run (with every write recorded)
+  ground_truth_comparison comparison;
+  std::string block;                 ///< format_ground_truth() of the comparison
+};
+
+/// Runs `imp.trace` under `s` (user-return: what KVM VMX/SVM does) with every write recorded and
+/// compares the writes with the trace's msr:write_msr ground truth. This is what
+/// `uret-bench --trace` prints below its table.
+///
+///     auto imp = uret::sim::import_trace(text);
+///     if (imp.has_ground_truth()) {
+///       auto gt = uret::sim::check_ground_truth(imp);
+///       std::fputs(gt.block.c_str(), stdout);           // zero difference: gt.comparison.exact()
+///     }
+[[nodiscard]] inline ground_truth_check check_ground_truth(const imported_trace& imp,
+                                                           strategy s = strategy::user_return,
+                                                           run_options options = {}) {
+  options.record_writes = true;
+  ground_truth_check r{run(imp.trace, s, options), {}, {}};
+  r.comparison = compare_ground_truth(imp, r.run.writes);
+  r.block = format_ground_truth(imp, r.comparison, to_string(s));
+  return r;
 }
 
 }  // namespace uret::sim

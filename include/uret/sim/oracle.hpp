@@ -46,6 +46,8 @@ class oracle {
           save_area_[c] = hw[slots::tsc_aux];
           break;
         }
+        if (satisfied_[c] == step.task) break;  // nothing changed the hardware since
+        satisfied_[c] = step.task;
         const slot_set need = loads(t.kind);
         for (unsigned s = 0; s < msr_count; ++s) {
           if (((need >> s) & 1U) == 0) continue;
@@ -62,6 +64,7 @@ class oracle {
         if (step.forced_exit) exit(c, step.task, exit_outcome::real);
         break;
       case event_kind::user:
+        satisfied_[c] = idle_task;
         for (unsigned s = 0; s < msr_count; ++s) {
           if (hw[s] != host[s]) {
             hw[s] = host[s];
@@ -70,7 +73,10 @@ class oracle {
         }
         break;
       case event_kind::online:
-        if (step.came_up) hw = host;
+        if (step.came_up) {
+          hw = host;
+          satisfied_[c] = idle_task;
+        }
         break;
       case event_kind::switch_to:
       case event_kind::migrate:
@@ -88,13 +94,24 @@ class oracle {
  private:
   void exit(std::uint32_t c, std::uint32_t t, exit_outcome o) noexcept {
     const task_kind k = setup_->tasks[t].kind;
-    if (k == task_kind::tdx) tdx_module_exit(hw_[c], o);
+    if (k == task_kind::tdx && o == exit_outcome::real) {
+      tdx_module_exit(hw_[c], o);
+      satisfied_[c] = idle_task;
+    }
     if (k == task_kind::sev_es) hw_[c][slots::tsc_aux] = save_area_[c];
   }
 
   const setup* setup_;
   std::array<msr_values, max_cpus> hw_{};
   std::array<std::uint64_t, max_cpus> save_area_{};
+  // The VMX/SVM task whose guest values the hardware of each CPU holds since its last entry
+  // (idle_task: none); entering it again needs no look at the slots.
+  std::array<std::uint32_t, max_cpus> satisfied_ = none();
+  static constexpr std::array<std::uint32_t, max_cpus> none() noexcept {
+    std::array<std::uint32_t, max_cpus> a{};
+    for (auto& x : a) x = idle_task;
+    return a;
+  }
   std::uint64_t writes_ = 0;
 };
 

@@ -31,10 +31,10 @@ namespace uret::sim {
 
 /// What applying an event did, for the consumers that act on it.
 struct sched_step {
-  bool valid = false;               ///< false: the event was ignored
-  std::uint32_t task = idle_task;   ///< the task running before the event
-  bool came_up = false;             ///< online of a CPU that was down
-  bool forced_exit = false;         ///< unknown in guest mode: an implicit real exit happened
+  std::uint32_t task = idle_task;  ///< the task running before the event
+  bool valid = false;              ///< false: the event was ignored
+  bool came_up = false;            ///< online of a CPU that was down
+  bool forced_exit = false;        ///< unknown in guest mode: an implicit real exit happened
 };
 
 /// The scheduling state of a machine.
@@ -89,11 +89,11 @@ class sched_state {
 
   /// Apply `e` if possible.
   sched_step apply(const event& e) noexcept {
-    sched_step r;
-    if (!possible(e)) return r;
-    r.valid = true;
+    if (!possible(e)) return sched_step{};
     per_cpu& p = cpu_[e.cpu];
-    r.task = p.task;
+    const std::uint32_t prev = p.task;
+    bool came_up = false;
+    bool forced_exit = false;
     switch (e.kind) {
       case event_kind::switch_to: p.task = e.task; break;
       case event_kind::enter: p.guest = true; break;
@@ -104,21 +104,22 @@ class sched_state {
         p.task = idle_task;
         break;
       case event_kind::online:
-        r.came_up = !p.up;
-        if (!p.up) {
-          p.up = true;
-          p.task = idle_task;
-          r.task = idle_task;
-        }
+        came_up = !p.up;
+        p.up = true;
         break;
       case event_kind::unknown:
-        r.forced_exit = p.guest;
+        forced_exit = p.guest;
         p.guest = false;
         break;
       case event_kind::user:
       case event_kind::disable:
       case event_kind::fault: break;
     }
+    sched_step r;
+    r.task = prev;
+    r.valid = true;
+    r.came_up = came_up;
+    r.forced_exit = forced_exit;
     return r;
   }
 

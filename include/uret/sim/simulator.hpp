@@ -213,7 +213,7 @@ class simulator {
  private:
   struct cpu_state {
     bool virt = false;             // virtualization enabled (table online)
-    bool loop_loaded = false;      // run-loop: guest values loaded for the running loop
+    bool guest_loaded = false;     // the running vCPU's guest state is loaded (not eager)
     bool in_restore = false;       // a restore is running (mid-restore disables land here)
     bool arm_mid_write = false;
     bool arm_mid_restore = false;
@@ -286,7 +286,7 @@ class simulator {
       if (table_.cpu_online(cpu_id{c})) break;
     }
     cpu_[c].virt = true;
-    cpu_[c].loop_loaded = false;
+    cpu_[c].guest_loaded = false;
   }
 
   // Virtualization disable (drop_user_return_notifiers()).
@@ -298,13 +298,13 @@ class simulator {
     }
     cpu_[c].in_restore = outer;
     cpu_[c].virt = false;
-    cpu_[c].loop_loaded = false;
+    cpu_[c].guest_loaded = false;
   }
 
   // Write the guest values a VMX/SVM vCPU needs (vmx_prepare_switch_to_guest(),
-  // svm_prepare_switch_to_guest()), as the strategy does it.
+  // svm_prepare_switch_to_guest()), as the strategy does it. Only eager writes on every entry;
+  // the others load once per vcpu_load period (KVM's guest_state_loaded, bhyve's run loop).
   bool load_guest(std::uint32_t c, const task& t) {
-    if (strategy_ == strategy::run_loop && cpu_[c].loop_loaded) return true;
     const bool unconditional = strategy_ == strategy::eager || strategy_ == strategy::run_loop;
     const slot_set need = loads(t.kind);
     for (unsigned s = 0; s < msr_count; ++s) {
@@ -326,29 +326,32 @@ class simulator {
 
   void enter(std::uint32_t c, std::uint32_t t) {
     const task& tk = setup_.tasks[t];
-    for (int attempt = 0; attempt < 4; ++attempt) {
+    bool ok = false;
+    for (int attempt = 0; attempt < 4 && !ok; ++attempt) {
       if (!cpu_[c].virt) enable(c);
-      bool ok = true;
+      const bool load = strategy_ == strategy::eager || !cpu_[c].guest_loaded;
+      ok = true;
       switch (tk.kind) {
         case task_kind::vmx:
-        case task_kind::svm: ok = load_guest(c, tk); break;
+        case task_kind::svm:
+          if (load) ok = load_guest(c, tk);
+          break;
         case task_kind::sev_es: {
           // sev_es_prepare_switch_to_guest(): the host save area gets the current value.
           const auto cur = table_.current(cpu_id{c}, slots::tsc_aux);
-          const auto host = table_.host(cpu_id{c}, slots::tsc_aux);
-          cpu_[c].save_area_tsc_aux = opts_.legacy.sev_es_boot_host
-                                          ? setup_.host[c][slots::tsc_aux]
-                                          : (cur ? *cur : host.value_or(setup_.host[c][slots::tsc_aux]));
+          const std::uint64_t boot = setup_.host[c][slots::tsc_aux];
+          cpu_[c].save_area_tsc_aux =
+              opts_.legacy.sev_es_boot_host ? boot : (cur ? *cur : boot);
           break;
         }
         case task_kind::tdx:
-          if (strategy_ == strategy::tdx_set_before_entry) ok = set_post_exit_values(c);
+          if (load && strategy_ == strategy::tdx_set_before_entry) ok = set_post_exit_values(c);
           break;
         default: break;
       }
-      if (ok && cpu_[c].virt) break;
+      ok = ok && cpu_[c].virt;
     }
-    cpu_[c].loop_loaded = true;
+    cpu_[c].guest_loaded = ok;
     if (tk.kind == task_kind::sev_es) sev_es_vmrun(hw_, cpu_id{c}, tk.guest[slots::tsc_aux]);
     if (opts_.check) {
       const slot_set need = loads(tk.kind);
@@ -404,15 +407,15 @@ class simulator {
   void leave(std::uint32_t c, std::uint32_t t) {
     if (t == idle_task || !is_vcpu(setup_.tasks[t].kind)) return;
     if (strategy_ == strategy::run_loop) {
-      if (!cpu_[c].loop_loaded) return;
+      if (!cpu_[c].guest_loaded) return;
       const task_kind k = setup_.tasks[t].kind;
       invalidate(c, static_cast<slot_set>(loads(k) | tdx_slots(k)));
       restore(c);
-      cpu_[c].loop_loaded = false;
+      cpu_[c].guest_loaded = false;
     } else if (strategy_ == strategy::ctxsw) {
       restore(c);
     }
-    cpu_[c].loop_loaded = false;
+    cpu_[c].guest_loaded = false;
   }
 
   // The running task returns to user mode: exit_to_user_mode_loop() fires the notifiers while

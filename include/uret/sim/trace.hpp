@@ -98,10 +98,21 @@ constexpr slot_set tdx_clobber_set() noexcept {
 /// Slots the TDX module resets on a real TD exit (STAR, LSTAR, SYSCALL_MASK, TSC_AUX).
 inline constexpr slot_set tdx_clobbered = detail::tdx_clobber_set();
 
+namespace detail {
+constexpr msr_values tdx_post_exit_table() noexcept {
+  msr_values v{};
+  for (unsigned i = 0; i < msr_count; ++i) {
+    const well_known_msr* m = find_well_known(slot_msrs[i]);
+    v[i] = (m != nullptr && m->tdx_clobbers) ? m->tdx_post_exit : 0;
+  }
+  return v;
+}
+inline constexpr msr_values tdx_post_exit_values = tdx_post_exit_table();
+}  // namespace detail
+
 /// The value the TDX module leaves in `slot` after a real TD exit (0 where it does not reset).
 [[nodiscard]] constexpr std::uint64_t tdx_post_exit(unsigned slot) noexcept {
-  const well_known_msr* m = slot < msr_count ? find_well_known(slot_msrs[slot]) : nullptr;
-  return (m != nullptr && m->tdx_clobbers) ? m->tdx_post_exit : 0;
+  return slot < msr_count ? detail::tdx_post_exit_values[slot] : 0;
 }
 
 /// The host value Linux programs into `slot` on `cpu` (node 0): syscall_init() for the SYSCALL
