@@ -9,7 +9,8 @@
 # after a line "skipped: <reason>", when QEMU or the kernel cannot be had here.
 # Missing tools are installed with apt-get when running as root. Cached under --cache: the kernel
 # package, its extracted tree and the uncompressed vmlinux (re-fetched only when Debian's
-# linux-image-amd64 moves to a new ABI). Pin a kernel with URET_GUEST_KERNEL_PKG=<package>.
+# linux-image-amd64 moves to a new ABI). Pin a kernel with URET_GUEST_KERNEL_PKG=<package>;
+# share the kernel cache between build trees with URET_GUEST_KERNEL_CACHE=<dir>.
 # The guest's console log and a summary are kept in --cache (guest-console.log, guest-summary.log).
 set -euo pipefail
 
@@ -67,6 +68,7 @@ fi
 
 # --- kernel -----------------------------------------------------------------------------------
 kernel_pkg=${URET_GUEST_KERNEL_PKG:-}
+kernels=${URET_GUEST_KERNEL_CACHE:-$cache/kernels}
 resolve_kernel() {
   apt-cache depends linux-image-amd64 2>/dev/null |
     sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\).*/\1/p' | head -n 1
@@ -79,12 +81,12 @@ if [ -z "$kernel_pkg" ]; then
   fi
   if [ -z "$kernel_pkg" ]; then
     # Offline: fall back to the newest kernel already in the cache.
-    kernel_pkg=$(find "$cache/kernels" -mindepth 2 -maxdepth 2 -name .ready -printf '%h\n' 2>/dev/null |
+    kernel_pkg=$(find "$kernels" -mindepth 2 -maxdepth 2 -name .ready -printf '%h\n' 2>/dev/null |
                  sort -V | tail -n 1 | xargs -r basename)
   fi
   [ -n "$kernel_pkg" ] || skip "cannot resolve linux-image-amd64 to a kernel package (apt-get update needed?)"
 fi
-kdir="$cache/kernels/$kernel_pkg"
+kdir="$kernels/$kernel_pkg"
 if [ ! -f "$kdir/.ready" ]; then
   note "fetching $kernel_pkg"
   t=$(clock)
