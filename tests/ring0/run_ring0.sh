@@ -74,11 +74,17 @@ if [ -n "$objects" ]; then
   if [ -n "$runtime" ]; then
     provided=$(nm --defined-only "$runtime" | awk '$2 ~ /[TW]/ {print $3}' | sort -u)
     undefined=$(for o in "${others[@]}"; do nm -u "$o" | awk '{print $2}'; done | sort -u)
+    # uret_symbols.o is not linked, but what it needs, a kernel using the headers must provide
     needed=$(comm -12 <(echo "$provided") <(echo "$undefined") | tr '\n' ' ')
-    echo "ring0: runtime symbols the kernel had to provide (runtime.o): ${needed:-none}"
+    echo "ring0: runtime symbols the kernel had to provide (defined in runtime.o, referenced below): ${needed:-none}"
     for o in "${others[@]}"; do
       mine=$(comm -12 <(echo "$provided") <(nm -u "$o" | awk '{print $2}' | sort -u) | tr '\n' ' ')
-      echo "ring0:   of these, $(basename "$o") references: ${mine:-none}"
+      case "$o" in
+        */uret_symbols.o) what="the uret headers alone, every member instantiated, not linked" ;;
+        */ring0_test.o) what="the test" ;;
+        *) what="the kernel" ;;
+      esac
+      echo "ring0:   $(basename "$o") ($what) references: ${mine:-none}"
     done
     for o in "${others[@]}"; do
       case "$o" in
