@@ -18,7 +18,7 @@
 #
 # QEMU is installed with apt-get when missing and running as root (URET_RING0_NO_INSTALL=1
 # forbids it). --objects lists the kernel's objects, whose runtime symbols are then reported.
-# QEMU_ACCEL overrides the accelerator (default tcg).
+# QEMU names the emulator (default qemu-system-x86_64), QEMU_ACCEL the accelerator (default tcg).
 set -euo pipefail
 
 kernel="" smp=2 append="" expect=pass timeout=60 objects="" work="${TMPDIR:-/tmp}/uret-ring0"
@@ -39,7 +39,7 @@ done
 mkdir -p "$work"
 
 # ---------------------------------------------------------------- QEMU
-qemu=qemu-system-x86_64
+qemu=${QEMU:-qemu-system-x86_64}
 have_qemu() {
   command -v "$qemu" >/dev/null 2>&1 && [ -e /usr/share/qemu/pvh.bin ] ||
     { command -v "$qemu" >/dev/null 2>&1 && [ -e "$(dirname "$(command -v "$qemu")")/../share/qemu/pvh.bin" ]; }
@@ -58,7 +58,10 @@ if ! have_qemu; then
     ) 9>"$work/install.lock"
   fi
   if ! have_qemu; then
-    if [ "$(id -u)" != 0 ]; then why="not root, cannot install it"; else why="apt-get could not install qemu-system-x86"; fi
+    if [ "${URET_RING0_NO_INSTALL:-0}" = 1 ]; then why="URET_RING0_NO_INSTALL=1"
+    elif [ "$(id -u)" != 0 ]; then why="not root, so not installed"
+    elif ! command -v apt-get >/dev/null; then why="no apt-get to install qemu-system-x86 with"
+    else why="apt-get could not install qemu-system-x86"; fi
     echo "skipped: $qemu (with its PVH option ROM, package qemu-system-x86) is not available: $why"
     exit 77
   fi
