@@ -178,16 +178,18 @@ TEST_CASE("migration: sched_migrate_task, and a thread seen on another CPU", "[i
 
 TEST_CASE("gaps: lost events, late buffers, impossible transitions", "[import]") {
   auto imp = import_fixture("lost_events.txt");
+  // At a gap the vCPU's load period ends (switch to idle): KVM may have left KVM_RUN meanwhile.
   CHECK(events(imp) == lines{"switch 0 CPU_0/KVM-4321", "enter 0", "exit 0",
-                             "unknown 0",           // CPU:0 [LOST 1234 EVENTS]
-                             "enter 0", "exit 0",   // an exit after the gap: entry synthesised
+                             "unknown 0", "switch 0 idle",  // CPU:0 [LOST 1234 EVENTS]
+                             "switch 0 CPU_0/KVM-4321",
+                             "enter 0", "exit 0",  // an exit after the gap: entry synthesised
                              "enter 0",
-                             "unknown 1",           // ##### CPU 1 buffer started ####
+                             "unknown 1",  // ##### CPU 1 buffer started ####
                              "switch 1 CPU_1/KVM-4322", "enter 1",
-                             "unknown 1",           // CPU:1 [12 EVENTS DROPPED]
-                             "enter 1",             // (the unknown left guest mode)
-                             "unknown 0",           // a kworker ran where the vCPU was in guest
-                             "switch 0 idle"});
+                             "unknown 1", "switch 1 idle",  // CPU:1 [12 EVENTS DROPPED]
+                             "switch 1 CPU_1/KVM-4322",
+                             "enter 1",  // (the unknown left guest mode)
+                             "unknown 0", "switch 0 idle"});  // a kworker ran on CPU 0
   REQUIRE(imp.gaps.size() == 4);
   CHECK(imp.stats.gaps == 4);
   using gk = uret::sim::gap_kind;
@@ -196,8 +198,9 @@ TEST_CASE("gaps: lost events, late buffers, impossible transitions", "[import]")
   CHECK(imp.gaps[1].kind == gk::buffer_started);
   CHECK(imp.gaps[2].kind == gk::lost_events);
   CHECK(imp.gaps[3].kind == gk::missed_switch);
-  CHECK(imp.gaps[3].event == 12);
-  CHECK(imp.sources[4].origin == uret::sim::event_origin::gap_repair);
+  CHECK(imp.gaps[3].event == 16);
+  CHECK(imp.sources[4].origin == uret::sim::event_origin::gap_repair);  // switch 0 idle
+  CHECK(imp.sources[6].origin == uret::sim::event_origin::gap_repair);  // enter 0
 }
 
 TEST_CASE("unparsed lines are counted and shown, never fatal", "[import]") {

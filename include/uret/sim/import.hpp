@@ -545,10 +545,20 @@ class trace_importer {
     out_.gaps.push_back({cpu, line, kind, events_.size()});
     ++out_.stats.gaps;
     emit(event_kind::unknown, cpu, c.current, line);
-    if (c.current != 0) {
-      tasks_[c.current].ret = pending::none;
-      tasks_[c.current].in_guest = false;
-    }
+    const auto cur = c.current;
+    if (cur == 0) return;
+    tasks_[cur].ret = pending::none;
+    tasks_[cur].in_guest = false;  // the simulator's `unknown` leaves guest mode
+    if (!is_vcpu_task(cur)) return;
+    // The vCPU thread may have left KVM_RUN and come back during the gap: end its load period
+    // (KVM's vcpu_put), so that its next entry loads the guest values again.
+    emit(event_kind::switch_to, cpu, 0, line, event_origin::gap_repair);
+    tasks_[cur].running_on = -1;
+    c.current = 0;
+    if (!task_known) return;
+    emit(event_kind::switch_to, cpu, cur, line, event_origin::gap_repair);
+    tasks_[cur].running_on = cpu;
+    c.current = cur;
   }
 
   /// Leaves guest mode without a traced exit (only where a gap could not do it).
@@ -571,9 +581,11 @@ class trace_importer {
       if (s.running_on >= 0 && s.running_on != cpu) {
         const auto d = static_cast<std::uint32_t>(s.running_on);
         gap(d, line, gap_kind::task_on_two_cpus, false);
-        repair_exit(d, t, line);
-        emit(event_kind::switch_to, d, 0, line, event_origin::gap_repair);
-        cpu_[d].current = 0;
+        if (cpu_[d].current == t) {  // the gap did not switch away (suppressed)
+          repair_exit(d, t, line);
+          emit(event_kind::switch_to, d, 0, line, event_origin::gap_repair);
+          cpu_[d].current = 0;
+        }
         s.running_on = -1;
       }
       if (s.home < 0) {
