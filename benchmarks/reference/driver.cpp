@@ -21,7 +21,11 @@
 
 #include "harness.hpp"
 
+#if defined(__clang__)
+#define URET_REF_NOINLINE __attribute__((noinline))
+#else /* GCC: also no interprocedural specialisation of the measured functions */
 #define URET_REF_NOINLINE __attribute__((noinline, noipa))
+#endif
 
 namespace {
 

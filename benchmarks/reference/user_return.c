@@ -6,7 +6,11 @@
 
 #include <stddef.h>
 
+#if defined(__clang__)
+#define REF_NOINLINE __attribute__((noinline))
+#else /* GCC: also no interprocedural specialisation of the measured functions */
 #define REF_NOINLINE __attribute__((noinline, noipa))
+#endif
 #define ref_container_of(ptr, type, member) \
   ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
