@@ -38,7 +38,9 @@ struct uret_impl {
   static int on_user_return(unsigned cpu) {
     return static_cast<int>(g_table.on_user_return(uret::cpu_id{cpu}).error());
   }
-  static int fire(unsigned cpu) { return static_cast<int>(g_chain.fire(uret::cpu_id{cpu}).error()); }
+  static int fire(unsigned cpu) {
+    return static_cast<int>(g_chain.fire(uret::cpu_id{cpu}).error());
+  }
 
   static inline uret::user_return_notifier nodes[k_max_notifiers];
   static void add_notifiers(unsigned cpu, unsigned n) {
@@ -177,7 +179,7 @@ void BM_set_then_fire(benchmark::State& state) {
   }
 }
 
-#define URET_BOTH(bm) \
+#define URET_BOTH(bm)                \
   BENCHMARK_TEMPLATE(bm, uret_impl); \
   BENCHMARK_TEMPLATE(bm, c_impl)
 

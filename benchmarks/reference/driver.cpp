@@ -93,8 +93,8 @@ struct impl {
   void (*cpu_online)(unsigned cpu);
   void (*register_counters)(unsigned cpu);
   // measured entry points
-  measured_fn m_set, m_update_cache, m_may_clobber, m_on_user_return, m_fire, m_cpu_online,
-      m_drop, m_mock_write;
+  measured_fn m_set, m_update_cache, m_may_clobber, m_on_user_return, m_fire, m_cpu_online, m_drop,
+      m_mock_write;
 };
 
 const impl c_impl = {
@@ -160,9 +160,14 @@ void set_four_guest(const impl& x) {
 
 const operation operations[] = {
     {"mock_write", "the mock's WRMSR alone (slot 0..3), no table", &impl::m_mock_write, nullptr,
-     nullptr, [](unsigned i) { return bench_op{0, i % 4, guest_value(i % 4), k_all}; }},
+     nullptr,
+     [](unsigned i) {
+       return bench_op{0, i % 4, guest_value(i % 4), k_all};
+     }},
     {"set_hit", "set(), value already cached: no write", &impl::m_set, set_four_guest, nullptr,
-     [](unsigned i) { return bench_op{0, i % 4, guest_value(i % 4), k_all}; }},
+     [](unsigned i) {
+       return bench_op{0, i % 4, guest_value(i % 4), k_all};
+     }},
     {"set_miss", "set(), new value, restore already registered: one write", &impl::m_set,
      set_four_guest, nullptr,
      [](unsigned i) {
@@ -171,7 +176,9 @@ const operation operations[] = {
      }},
     {"set_miss_register", "set(), first after a restore: one write + register", &impl::m_set,
      nullptr, [](const impl& x, unsigned) { x.on_user_return(0); },
-     [](unsigned i) { return bench_op{0, i % 4, guest_value(i % 4), k_all}; }},
+     [](unsigned i) {
+       return bench_op{0, i % 4, guest_value(i % 4), k_all};
+     }},
     {"update_cache", "update_cache(), restore already registered", &impl::m_update_cache,
      set_four_guest, nullptr,
      [](unsigned i) {
@@ -183,39 +190,57 @@ const operation operations[] = {
      [](const impl& x) {
        for (unsigned s = 0; s < 4; ++s) x.set(0, s, k_post_exit);
      },
-     nullptr, [](unsigned i) { return bench_op{0, i % 4, k_post_exit, k_all}; }},
+     nullptr,
+     [](unsigned i) {
+       return bench_op{0, i % 4, k_post_exit, k_all};
+     }},
     {"may_clobber_unknown", "uret may_clobber(), cache -> unknown (C: update_cache())",
      &impl::m_may_clobber, nullptr,
      [](const impl& x, unsigned i) { x.set(0, i % 4, guest_value(i % 4)); },
-     [](unsigned i) { return bench_op{0, i % 4, k_post_exit, k_all}; }},
+     [](unsigned i) {
+       return bench_op{0, i % 4, k_post_exit, k_all};
+     }},
     {"on_user_return_1", "restore, 16 slots in use, 1 dirty", &impl::m_on_user_return, nullptr,
      [](const impl& x, unsigned) { x.set(0, 0, guest_value(0)); },
-     [](unsigned) { return bench_op{0, 0, 0, 0}; }},
+     [](unsigned) {
+       return bench_op{0, 0, 0, 0};
+     }},
     {"on_user_return_4", "restore, 16 slots in use, 4 dirty", &impl::m_on_user_return, nullptr,
      [](const impl& x, unsigned) {
        for (unsigned s = 0; s < 4; ++s) x.set(0, s, guest_value(s));
      },
-     [](unsigned) { return bench_op{0, 0, 0, 0}; }},
-    {"on_user_return_16", "restore, 16 slots in use, 16 dirty", &impl::m_on_user_return,
-     nullptr,
+     [](unsigned) {
+       return bench_op{0, 0, 0, 0};
+     }},
+    {"on_user_return_16", "restore, 16 slots in use, 16 dirty", &impl::m_on_user_return, nullptr,
      [](const impl& x, unsigned) {
        for (unsigned s = 0; s < 16; ++s) x.set(0, s, guest_value(s));
      },
-     [](unsigned) { return bench_op{0, 0, 0, 0}; }},
+     [](unsigned) {
+       return bench_op{0, 0, 0, 0};
+     }},
     {"fire_4", "fire(), 4 notifiers that each bump a counter", &impl::m_fire,
      [](const impl& x) { x.register_counters(1); }, nullptr,
-     [](unsigned) { return bench_op{1, 0, 0, 0}; }},
-    {"fire_restore_1", "fire() with the table's notifier: restore of 1 dirty slot",
-     &impl::m_fire, nullptr, [](const impl& x, unsigned) { x.set(0, 0, guest_value(0)); },
-     [](unsigned) { return bench_op{0, 0, 0, 0}; }},
-    {"cpu_online_16", "cpu_online(): capture 16 host values", &impl::m_cpu_online, nullptr,
-     nullptr, [](unsigned) { return bench_op{2, 0, 0, 0}; }},
+     [](unsigned) {
+       return bench_op{1, 0, 0, 0};
+     }},
+    {"fire_restore_1", "fire() with the table's notifier: restore of 1 dirty slot", &impl::m_fire,
+     nullptr, [](const impl& x, unsigned) { x.set(0, 0, guest_value(0)); },
+     [](unsigned) {
+       return bench_op{0, 0, 0, 0};
+     }},
+    {"cpu_online_16", "cpu_online(): capture 16 host values", &impl::m_cpu_online, nullptr, nullptr,
+     [](unsigned) {
+       return bench_op{2, 0, 0, 0};
+     }},
     {"drop_1", "drop(): virtualization disable with 1 dirty slot", &impl::m_drop, nullptr,
      [](const impl& x, unsigned) {
        x.cpu_online(3);
        x.set(3, 0, guest_value(0));
      },
-     [](unsigned) { return bench_op{3, 0, 0, 0}; }},
+     [](unsigned) {
+       return bench_op{3, 0, 0, 0};
+     }},
 };
 
 int run(const impl& x, std::string_view op_name, unsigned n) {
@@ -332,8 +357,8 @@ int verify(unsigned n, std::uint64_t seed) {
       same = ulog[k].msr.value == cc.log[k].msr && ulog[k].value == cc.log[k].value;
     }
     if (!same) {
-      std::printf("verify: write logs of CPU %u differ (C %zu writes, uret %zu)\n", c,
-                  cc.log_len, ulog.size());
+      std::printf("verify: write logs of CPU %u differ (C %zu writes, uret %zu)\n", c, cc.log_len,
+                  ulog.size());
       return 1;
     }
   }
@@ -358,7 +383,8 @@ int main(int argc, char** argv) {
     if (which == "uret") return run(uret_impl, argv[3], n);
   }
   if (cmd == "verify") {
-    const unsigned n = argc > 2 ? static_cast<unsigned>(std::strtoul(argv[2], nullptr, 10)) : 100000;
+    const unsigned n =
+        argc > 2 ? static_cast<unsigned>(std::strtoul(argv[2], nullptr, 10)) : 100000;
     const std::uint64_t seed = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1;
     return verify(n, seed);
   }

@@ -29,13 +29,13 @@ struct cmock_write_record {
 };
 
 struct cmock_cpu {
-  uint64_t *regs; /* CMOCK_MAX_MSRS values, indexed like cmock.decls (a vector in uret) */
+  uint64_t* regs; /* CMOCK_MAX_MSRS values, indexed like cmock.decls (a vector in uret) */
   uint32_t fail_writes[CMOCK_MAX_PENDING];
   size_t nr_fail_writes;
   uint32_t fail_reads[CMOCK_MAX_PENDING];
   size_t nr_fail_reads;
   uint64_t reads, writes, faults;
-  struct cmock_write_record *log; /* grows as needed */
+  struct cmock_write_record* log; /* grows as needed */
   size_t log_len, log_capacity;
 } __attribute__((aligned(64)));
 
@@ -44,16 +44,16 @@ struct cmock_decl {
   uint64_t reserved;
 };
 
-typedef void (*cmock_write_hook)(void *context, unsigned cpu, uint32_t msr, uint64_t value);
+typedef void (*cmock_write_hook)(void* context, unsigned cpu, uint32_t msr, uint64_t value);
 
 struct cmock {
-  struct cmock_decl *decls; /* CMOCK_MAX_MSRS entries (a vector in uret) */
+  struct cmock_decl* decls; /* CMOCK_MAX_MSRS entries (a vector in uret) */
   size_t nr_decls;
-  struct cmock_cpu *cpus;
+  struct cmock_cpu* cpus;
   size_t nr_cpus;
   bool logging;
   cmock_write_hook hook; /* the simulator's interrupt hook in uret::mock_msr; NULL here */
-  void *hook_context;
+  void* hook_context;
 };
 
 #define CMOCK_EFAULT 1 /* the MSR faulted (#GP) */
@@ -64,24 +64,24 @@ extern "C" {
 #endif
 
 /* RDMSR on cpu: 0 and *value, or an error. */
-int cmock_read(struct cmock *m, unsigned cpu, uint32_t msr, uint64_t *value);
+int cmock_read(struct cmock* m, unsigned cpu, uint32_t msr, uint64_t* value);
 /* WRMSR on cpu: 0, or an error with nothing changed. */
-int cmock_write(struct cmock *m, unsigned cpu, uint32_t msr, uint64_t value);
+int cmock_write(struct cmock* m, unsigned cpu, uint32_t msr, uint64_t value);
 /* Allocate a register file for CPUs 0 .. nr_cpus-1; logging off. Returns 0 or -1. */
-int cmock_init(struct cmock *m, size_t nr_cpus);
-void cmock_destroy(struct cmock *m);
+int cmock_init(struct cmock* m, size_t nr_cpus);
+void cmock_destroy(struct cmock* m);
 /* Declare msr on every CPU with value; writes setting a bit of reserved fault. */
-int cmock_declare(struct cmock *m, uint32_t msr, uint64_t value, uint64_t reserved);
+int cmock_declare(struct cmock* m, uint32_t msr, uint64_t value, uint64_t reserved);
 /* The next write of msr on cpu faults. */
-void cmock_fail_next_write(struct cmock *m, unsigned cpu, uint32_t msr);
+void cmock_fail_next_write(struct cmock* m, unsigned cpu, uint32_t msr);
 /* Turn the write log on (emptied) or off. */
-void cmock_set_logging(struct cmock *m, bool on);
+void cmock_set_logging(struct cmock* m, bool on);
 /* Change a register as firmware would: no fault, count or log; false if it does not exist. */
-bool cmock_poke(struct cmock *m, unsigned cpu, uint32_t msr, uint64_t value);
+bool cmock_poke(struct cmock* m, unsigned cpu, uint32_t msr, uint64_t value);
 /* Append a record to c's log (aborts when out of memory, as push_back would terminate). */
-void cmock_log(struct cmock_cpu *c, uint32_t msr, uint64_t value);
+void cmock_log(struct cmock_cpu* c, uint32_t msr, uint64_t value);
 /* The register without counting; false if the CPU or MSR does not exist. */
-bool cmock_peek(const struct cmock *m, unsigned cpu, uint32_t msr, uint64_t *value);
+bool cmock_peek(const struct cmock* m, unsigned cpu, uint32_t msr, uint64_t* value);
 
 #ifdef __cplusplus
 }

@@ -11,22 +11,21 @@
 #else /* GCC: also no interprocedural specialisation of the measured functions */
 #define REF_NOINLINE __attribute__((noinline, noipa))
 #endif
-#define ref_container_of(ptr, type, member) \
-  ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define ref_container_of(ptr, type, member) ((type*)(void*)((char*)(ptr)-offsetof(type, member)))
 
 /* ---- kernel/user-return-notifier.c ------------------------------------------------------ */
 
 /* The per-CPU list head, and the TIF_USER_RETURN_NOTIFY flag of the task running there. */
 struct ref_urn_head {
-  struct ref_urn *first;
+  struct ref_urn* first;
   bool notify_flag;
 } __attribute__((aligned(64)));
 
 static struct ref_urn_head ref_urn_heads[REF_NR_CPUS];
 
 /* user_return_notifier_register(): flag the running task, add the node at the list head. */
-void ref_urn_register(unsigned cpu, struct ref_urn *urn) {
-  struct ref_urn_head *h = &ref_urn_heads[cpu];
+void ref_urn_register(unsigned cpu, struct ref_urn* urn) {
+  struct ref_urn_head* h = &ref_urn_heads[cpu];
   h->notify_flag = true;
   urn->next = h->first;
   if (h->first != NULL) h->first->pprev = &urn->next;
@@ -36,8 +35,8 @@ void ref_urn_register(unsigned cpu, struct ref_urn *urn) {
 
 /* user_return_notifier_unregister(): unlink the node (hlist_del), clear the task flag when the
  * list is empty. */
-void ref_urn_unregister(unsigned cpu, struct ref_urn *urn) {
-  struct ref_urn_head *h = &ref_urn_heads[cpu];
+void ref_urn_unregister(unsigned cpu, struct ref_urn* urn) {
+  struct ref_urn_head* h = &ref_urn_heads[cpu];
   *urn->pprev = urn->next;
   if (urn->next != NULL) urn->next->pprev = urn->pprev;
   urn->next = NULL;
@@ -49,8 +48,8 @@ void ref_urn_unregister(unsigned cpu, struct ref_urn *urn) {
  * a callback may unregister itself (hlist_for_each_entry_safe). The kernel brackets the walk
  * with get_cpu_var()/put_cpu_var() (preemption off), which a user-space model has no use for. */
 void ref_fire_user_return_notifiers(unsigned cpu) {
-  struct ref_urn *next;
-  for (struct ref_urn *n = ref_urn_heads[cpu].first; n != NULL; n = next) {
+  struct ref_urn* next;
+  for (struct ref_urn* n = ref_urn_heads[cpu].first; n != NULL; n = next) {
     next = n->next;
     n->on_user_return(n, cpu);
   }
@@ -70,24 +69,24 @@ struct ref_user_return_msrs {
   } values[REF_MAX_NR_USER_RETURN_MSRS];
 } __attribute__((aligned(64)));
 
-static struct cmock *ref_hw;                                 /* stands in for RDMSR/WRMSR */
+static struct cmock* ref_hw;                                     /* stands in for RDMSR/WRMSR */
 static uint32_t ref_uret_msrs_list[REF_MAX_NR_USER_RETURN_MSRS]; /* kvm_uret_msrs_list */
-static unsigned ref_nr_uret_msrs;                            /* kvm_nr_uret_msrs */
+static unsigned ref_nr_uret_msrs;                                /* kvm_nr_uret_msrs */
 static struct ref_user_return_msrs ref_user_return_msrs[REF_NR_CPUS]; /* per-CPU data */
 
-void ref_init(struct cmock *hw) { ref_hw = hw; }
+void ref_init(struct cmock* hw) { ref_hw = hw; }
 
 /* kvm_on_user_return(): the notifier callback. Unregister first if registered (the kernel does
  * this with interrupts off, so that a virtualization disable from an IPI cannot unregister
  * twice), then write back every slot whose cached value differs from the host value. */
-static void ref_kvm_on_user_return(struct ref_urn *urn, unsigned cpu) {
-  struct ref_user_return_msrs *msrs = ref_container_of(urn, struct ref_user_return_msrs, urn);
+static void ref_kvm_on_user_return(struct ref_urn* urn, unsigned cpu) {
+  struct ref_user_return_msrs* msrs = ref_container_of(urn, struct ref_user_return_msrs, urn);
   if (msrs->registered) {
     msrs->registered = false;
     ref_urn_unregister(cpu, urn);
   }
   for (unsigned slot = 0; slot < ref_nr_uret_msrs; ++slot) {
-    struct ref_user_return_msr_values *v = &msrs->values[slot];
+    struct ref_user_return_msr_values* v = &msrs->values[slot];
     if (v->host != v->curr) {
       (void)cmock_write(ref_hw, cpu, ref_uret_msrs_list[slot], v->host); /* wrmsrq() */
       v->curr = v->host;
@@ -96,7 +95,7 @@ static void ref_kvm_on_user_return(struct ref_urn *urn, unsigned cpu) {
 }
 
 /* kvm_user_return_register_notifier(): register the callback once. */
-static void ref_user_return_register_notifier(unsigned cpu, struct ref_user_return_msrs *msrs) {
+static void ref_user_return_register_notifier(unsigned cpu, struct ref_user_return_msrs* msrs) {
   if (!msrs->registered) {
     msrs->urn.on_user_return = ref_kvm_on_user_return;
     ref_urn_register(cpu, &msrs->urn);
@@ -125,7 +124,7 @@ int ref_find_user_return_msr(uint32_t msr) {
 
 /* kvm_user_return_msr_cpu_online(): take each MSR's current value as host and cached value. */
 void ref_user_return_msr_cpu_online(unsigned cpu) {
-  struct ref_user_return_msrs *msrs = &ref_user_return_msrs[cpu];
+  struct ref_user_return_msrs* msrs = &ref_user_return_msrs[cpu];
   for (unsigned i = 0; i < ref_nr_uret_msrs; ++i) {
     uint64_t value = 0;
     (void)cmock_read(ref_hw, cpu, ref_uret_msrs_list[i], &value); /* rdmsrq_safe() */
@@ -138,7 +137,7 @@ void ref_user_return_msr_cpu_online(unsigned cpu) {
  * when the cache already holds the result; otherwise write, and only on success cache the value
  * and register the restore. Returns 0, or 1 when the write faulted. */
 int ref_set_user_return_msr(unsigned cpu, unsigned slot, uint64_t value, uint64_t mask) {
-  struct ref_user_return_msrs *msrs = &ref_user_return_msrs[cpu];
+  struct ref_user_return_msrs* msrs = &ref_user_return_msrs[cpu];
   value = (value & mask) | (msrs->values[slot].host & ~mask);
   if (value == msrs->values[slot].curr) return 0;
   if (cmock_write(ref_hw, cpu, ref_uret_msrs_list[slot], value) != 0) return 1; /* wrmsrq_safe */
@@ -150,7 +149,7 @@ int ref_set_user_return_msr(unsigned cpu, unsigned slot, uint64_t value, uint64_
 /* kvm_user_return_msr_update_cache() (TDX, v6.16): the hardware already holds `value`; cache it
  * and register the restore, with no write. */
 void ref_user_return_msr_update_cache(unsigned cpu, unsigned slot, uint64_t value) {
-  struct ref_user_return_msrs *msrs = &ref_user_return_msrs[cpu];
+  struct ref_user_return_msrs* msrs = &ref_user_return_msrs[cpu];
   msrs->values[slot].curr = value;
   ref_user_return_register_notifier(cpu, msrs);
 }
@@ -167,7 +166,7 @@ void ref_on_user_return(unsigned cpu) {
 
 /* drop_user_return_notifiers(): virtualization disabled on this CPU; restore now if pending. */
 void ref_drop_user_return_notifiers(unsigned cpu) {
-  struct ref_user_return_msrs *msrs = &ref_user_return_msrs[cpu];
+  struct ref_user_return_msrs* msrs = &ref_user_return_msrs[cpu];
   if (msrs->registered) ref_kvm_on_user_return(&msrs->urn, cpu);
 }
 
@@ -179,36 +178,36 @@ uint64_t ref_host(unsigned cpu, unsigned slot) {
 
 /* ---- measured entry points -------------------------------------------------------------- */
 
-REF_NOINLINE int measure_c_set(const struct bench_op *op) {
+REF_NOINLINE int measure_c_set(const struct bench_op* op) {
   return ref_set_user_return_msr(op->cpu, op->slot, op->value, op->mask);
 }
 
-REF_NOINLINE int measure_c_update_cache(const struct bench_op *op) {
+REF_NOINLINE int measure_c_update_cache(const struct bench_op* op) {
   ref_user_return_msr_update_cache(op->cpu, op->slot, op->value);
   return 0;
 }
 
-REF_NOINLINE int measure_c_on_user_return(const struct bench_op *op) {
+REF_NOINLINE int measure_c_on_user_return(const struct bench_op* op) {
   ref_on_user_return(op->cpu);
   return 0;
 }
 
-REF_NOINLINE int measure_c_fire(const struct bench_op *op) {
+REF_NOINLINE int measure_c_fire(const struct bench_op* op) {
   ref_fire_user_return_notifiers(op->cpu);
   return 0;
 }
 
-REF_NOINLINE int measure_c_cpu_online(const struct bench_op *op) {
+REF_NOINLINE int measure_c_cpu_online(const struct bench_op* op) {
   ref_user_return_msr_cpu_online(op->cpu);
   return 0;
 }
 
-REF_NOINLINE int measure_c_drop(const struct bench_op *op) {
+REF_NOINLINE int measure_c_drop(const struct bench_op* op) {
   ref_drop_user_return_notifiers(op->cpu);
   return 0;
 }
 
 /* The MSR write alone, to compare the two mocks. */
-REF_NOINLINE int measure_c_mock_write(const struct bench_op *op) {
+REF_NOINLINE int measure_c_mock_write(const struct bench_op* op) {
   return cmock_write(ref_hw, op->cpu, ref_uret_msrs_list[op->slot], op->value);
 }

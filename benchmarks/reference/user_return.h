@@ -24,19 +24,19 @@ extern "C" {
 
 /* struct user_return_notifier: a callback and an hlist node. */
 struct ref_urn {
-  void (*on_user_return)(struct ref_urn *urn, unsigned cpu);
-  struct ref_urn *next;
-  struct ref_urn **pprev;
+  void (*on_user_return)(struct ref_urn* urn, unsigned cpu);
+  struct ref_urn* next;
+  struct ref_urn** pprev;
 };
 
 /* The notifier chain (kernel/user-return-notifier.c). */
-void ref_urn_register(unsigned cpu, struct ref_urn *urn);
-void ref_urn_unregister(unsigned cpu, struct ref_urn *urn);
+void ref_urn_register(unsigned cpu, struct ref_urn* urn);
+void ref_urn_unregister(unsigned cpu, struct ref_urn* urn);
 void ref_fire_user_return_notifiers(unsigned cpu);
 bool ref_urn_pending(unsigned cpu);
 
 /* The user-return MSR cache (arch/x86/kvm/x86.c, later msrs.c). */
-void ref_init(struct cmock *hw);
+void ref_init(struct cmock* hw);
 int ref_add_user_return_msr(uint32_t msr);
 int ref_find_user_return_msr(uint32_t msr);
 void ref_user_return_msr_cpu_online(unsigned cpu);
@@ -51,13 +51,13 @@ uint64_t ref_host(unsigned cpu, unsigned slot);
 /* Measured entry points, one per operation, for callgrind's --toggle-collect. Each takes its
  * arguments from `op` and is compiled in the same translation unit as the function it calls,
  * as uret's entry points are with the header-only library. */
-int measure_c_set(const struct bench_op *op);
-int measure_c_update_cache(const struct bench_op *op);
-int measure_c_on_user_return(const struct bench_op *op);
-int measure_c_fire(const struct bench_op *op);
-int measure_c_cpu_online(const struct bench_op *op);
-int measure_c_drop(const struct bench_op *op);
-int measure_c_mock_write(const struct bench_op *op);
+int measure_c_set(const struct bench_op* op);
+int measure_c_update_cache(const struct bench_op* op);
+int measure_c_on_user_return(const struct bench_op* op);
+int measure_c_fire(const struct bench_op* op);
+int measure_c_cpu_online(const struct bench_op* op);
+int measure_c_drop(const struct bench_op* op);
+int measure_c_mock_write(const struct bench_op* op);
 
 #ifdef __cplusplus
 }

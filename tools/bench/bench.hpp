@@ -61,7 +61,8 @@ inline std::vector<row> run_all_strategies(const uret::sim::trace& t, std::strin
       fast.oracle = false;
       const auto start = std::chrono::steady_clock::now();
       const uret::sim::run_result timed = uret::sim::run(t, s, fast);
-      const std::chrono::duration<double, std::nano> took = std::chrono::steady_clock::now() - start;
+      const std::chrono::duration<double, std::nano> took =
+          std::chrono::steady_clock::now() - start;
       out.ns_per_event = took.count() / static_cast<double>(timed.events);
     }
     rows.push_back(std::move(out));

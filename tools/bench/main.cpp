@@ -3,8 +3,8 @@
 //
 //   uret-bench                                  every workload, every strategy, tables on stdout
 //   uret-bench --json rows.json --svg chart.svg also the rows as JSON and a chart
-//   uret-bench --scaling                        simulator and slot-table throughput, 1 and 2 threads
-//   uret-bench --help                           the options and their defaults
+//   uret-bench --scaling                        simulator and slot-table throughput, 1 and 2
+//   threads uret-bench --help                           the options and their defaults
 //
 // See docs/benchmarks.md for the workloads, the cost model and the JSON schema.
 #include <fmt/format.h>
@@ -33,8 +33,8 @@ using uret_bench::row;
 // The workloads of the benchmark, in table order (uret-sim's `stress` is for checking, not
 // comparing, but --workload stress runs it too).
 constexpr std::string_view default_workloads[] = {
-    "exit-storm", "user-exit-storm", "idle-bounce", "timeshare",
-    "same-values", "tdx-clobber",    "tdx-flaky",   "mixed",
+    "exit-storm",  "user-exit-storm", "idle-bounce", "timeshare",
+    "same-values", "tdx-clobber",     "tdx-flaky",   "mixed",
 };
 
 constexpr std::uint64_t default_events = 1'000'000;
@@ -54,23 +54,23 @@ struct cli {
 };
 
 void usage(std::FILE* out) {
-  fmt::print(out,
-             "usage: uret-bench [options]\n"
-             "  --workload W[,W...]   workloads (default: all {}; `list` lists them)\n"
-             "  --strategy S[,S...]   strategies (default: all {}; `list` lists them)\n"
-             "  --events N            events per workload trace (default {})\n"
-             "  --seed X              generator seed (default {})\n"
-             "  --cpus C              CPUs per machine (default: the workload's, 8)\n"
-             "  --wrmsr-cycles X      modelled cycles per WRMSR (default {})\n"
-             "  --rdmsr-cycles X      modelled cycles per RDMSR (default {})\n"
-             "  --json FILE           write the rows as JSON (schema: docs/benchmarks.md)\n"
-             "  --svg FILE            write a chart of WRMSR per 1000 events (log scale)\n"
-             "  --no-timing           skip the timed second run (ns/event column is 0)\n"
-             "  --scaling             print throughput at 1 and 2 threads and the per-CPU record size\n"
-             "  --quiet               no tables on stdout (with --json/--svg)\n",
-             std::size(default_workloads), std::size(sim::all_strategies), default_events,
-             default_seed, uret_bench::bench_options{}.wrmsr_cycles,
-             uret_bench::bench_options{}.rdmsr_cycles);
+  fmt::print(
+      out,
+      "usage: uret-bench [options]\n"
+      "  --workload W[,W...]   workloads (default: all {}; `list` lists them)\n"
+      "  --strategy S[,S...]   strategies (default: all {}; `list` lists them)\n"
+      "  --events N            events per workload trace (default {})\n"
+      "  --seed X              generator seed (default {})\n"
+      "  --cpus C              CPUs per machine (default: the workload's, 8)\n"
+      "  --wrmsr-cycles X      modelled cycles per WRMSR (default {})\n"
+      "  --rdmsr-cycles X      modelled cycles per RDMSR (default {})\n"
+      "  --json FILE           write the rows as JSON (schema: docs/benchmarks.md)\n"
+      "  --svg FILE            write a chart of WRMSR per 1000 events (log scale)\n"
+      "  --no-timing           skip the timed second run (ns/event column is 0)\n"
+      "  --scaling             print throughput at 1 and 2 threads and the per-CPU record size\n"
+      "  --quiet               no tables on stdout (with --json/--svg)\n",
+      std::size(default_workloads), std::size(sim::all_strategies), default_events, default_seed,
+      uret_bench::bench_options{}.wrmsr_cycles, uret_bench::bench_options{}.rdmsr_cycles);
 }
 
 [[noreturn]] void fail(const std::string& message) {
@@ -125,7 +125,8 @@ cli parse(int argc, char** argv) {
         std::exit(0);
       }
       for (const std::string& w : split(v)) {
-        if (sim::find_workload(w) == nullptr) fail(fmt::format("unknown workload '{}' (try --workload list)", w));
+        if (sim::find_workload(w) == nullptr)
+          fail(fmt::format("unknown workload '{}' (try --workload list)", w));
         c.workloads.push_back(w);
       }
     } else if (a == "--strategy") {
@@ -172,7 +173,8 @@ cli parse(int argc, char** argv) {
   if (c.workloads.empty()) {
     for (const std::string_view w : default_workloads) c.workloads.emplace_back(w);
   }
-  if (c.strategies.empty()) c.strategies.assign(std::begin(sim::all_strategies), std::end(sim::all_strategies));
+  if (c.strategies.empty())
+    c.strategies.assign(std::begin(sim::all_strategies), std::end(sim::all_strategies));
   return c;
 }
 
@@ -197,7 +199,8 @@ class progress_line {
   }
   void finish() {
     if (shown_) fmt::print(stderr, "\r\033[K");
-    if (elapsed() >= 1.0) fmt::print(stderr, "uret-bench: {} runs in {:.1f} s\n", total_, elapsed());
+    if (elapsed() >= 1.0)
+      fmt::print(stderr, "uret-bench: {} runs in {:.1f} s\n", total_, elapsed());
   }
   void clear() {
     if (shown_) fmt::print(stderr, "\r\033[K");
@@ -241,8 +244,8 @@ std::string format_claims(const std::vector<row>& rows) {
          fmt::format("tdx-flaky: tdx-may-clobber within 5% of the oracle ({:+.2f}%), {} violations",
                      100 * excess, m->violations));
     if (const row* b = find(rows, "tdx-flaky", "tdx-set-before-entry")) {
-      const double q = b->wrmsr == 0 ? INFINITY
-                                     : static_cast<double>(m->wrmsr) / static_cast<double>(b->wrmsr);
+      const double q =
+          b->wrmsr == 0 ? INFINITY : static_cast<double>(m->wrmsr) / static_cast<double>(b->wrmsr);
       line(q <= 0.55, fmt::format("tdx-flaky: tdx-may-clobber / tdx-set-before-entry = {:.3f} "
                                   "(claim: <= 0.55)",
                                   q));
@@ -255,8 +258,8 @@ std::string format_claims(const std::vector<row>& rows) {
   const row* e = find(rows, "exit-storm", "eager");
   const row* l = find(rows, "exit-storm", "user-return");
   if (e != nullptr && l != nullptr) {
-    const double q = l->wrmsr == 0 ? INFINITY
-                                   : static_cast<double>(e->wrmsr) / static_cast<double>(l->wrmsr);
+    const double q =
+        l->wrmsr == 0 ? INFINITY : static_cast<double>(e->wrmsr) / static_cast<double>(l->wrmsr);
     line(q >= 100, fmt::format("exit-storm: eager / user-return = {:.1f} (claim: >= 100)", q));
   }
   return out.empty() ? out : "claims (docs/benchmarks.md):\n" + out;
@@ -289,11 +292,12 @@ int run_scaling(const cli& c) {
   const std::string& w = c.workloads.size() == 1 ? c.workloads.front() : std::string("mixed");
   const sim::workload_params p = params_for(w, c);
   constexpr unsigned reps = 3;
-  fmt::print("scaling: workload {}, {} events per thread, {} CPUs per thread (each thread its own "
-             "machine), strategy tdx-may-clobber, best of {}\n"
-             "machine: {} hardware threads, load average {} (1, 5, 15 min)\n",
-             w, uret_bench::group_digits(c.events), p.cpus, reps,
-             std::thread::hardware_concurrency(), load_average());
+  fmt::print(
+      "scaling: workload {}, {} events per thread, {} CPUs per thread (each thread its own "
+      "machine), strategy tdx-may-clobber, best of {}\n"
+      "machine: {} hardware threads, load average {} (1, 5, 15 min)\n",
+      w, uret_bench::group_digits(c.events), p.cpus, reps, std::thread::hardware_concurrency(),
+      load_average());
   fmt::print("  {:<40} {:>11} {:>11} {:>8}   {:>11} {:>11} {:>6}\n", "", "1 thread", "2 threads",
              "speed-up", "1 thr/CPU-s", "2 thr/CPU-s", "ratio");
   const auto print = [](std::string_view what, uret_bench::throughput one,
@@ -309,16 +313,18 @@ int run_scaling(const cli& c) {
           uret_bench::sim_events_per_second(p, c.events, c.seed, 2, checked, reps));
   }
   const std::uint64_t rounds = std::max<std::uint64_t>(c.events / 8, 1000);
-  print("one shared slot table, ops/s (set+fire)", uret_bench::table_ops_per_second(1, rounds, reps),
+  print("one shared slot table, ops/s (set+fire)",
+        uret_bench::table_ops_per_second(1, rounds, reps),
         uret_bench::table_ops_per_second(2, rounds, reps));
-  fmt::print("(speed-up: wall-clock, bounded by the cores this machine gives; ratio: throughput "
-             "per CPU-second at 2 threads over 1 thread, 1.00 when the threads share nothing)\n");
+  fmt::print(
+      "(speed-up: wall-clock, bounded by the cores this machine gives; ratio: throughput "
+      "per CPU-second at 2 threads over 1 thread, 1.00 when the threads share nothing)\n");
   using table16 = uret::slot_table<uret::mock_msr, 16, 64>;
   using sim_table = sim::simulator::table_type;
-  fmt::print("per-CPU record of slot_table<mock_msr, 16 slots>: {} bytes = {} cache lines of 64 "
-             "(goal: <= 5); the simulator's table: {} bytes\n",
-             table16::per_cpu_bytes(), (table16::per_cpu_bytes() + 63) / 64,
-             sim_table::per_cpu_bytes());
+  fmt::print(
+      "per-CPU record of slot_table<mock_msr, 16 slots>: {} bytes = {} cache lines of 64 "
+      "(goal: <= 5); the simulator's table: {} bytes\n",
+      table16::per_cpu_bytes(), (table16::per_cpu_bytes() + 63) / 64, sim_table::per_cpu_bytes());
   return 0;
 }
 
@@ -329,11 +335,11 @@ int main(int argc, char** argv) {
   if (c.scaling) return run_scaling(c);
 
   if (!c.quiet) {
-    fmt::print("uret-bench: {} events per workload, seed {}; cost model: WRMSR {} cycles, RDMSR {} "
-               "cycles\n(\"x oracle\": WRMSRs over the fewest possible; WRONG: the invariant "
-               "checker caught the strategy; ns/event: one run without checker)\n\n",
-               uret_bench::group_digits(c.events), c.seed, c.bench.wrmsr_cycles,
-               c.bench.rdmsr_cycles);
+    fmt::print(
+        "uret-bench: {} events per workload, seed {}; cost model: WRMSR {} cycles, RDMSR {} "
+        "cycles\n(\"x oracle\": WRMSRs over the fewest possible; WRONG: the invariant "
+        "checker caught the strategy; ns/event: one run without checker)\n\n",
+        uret_bench::group_digits(c.events), c.seed, c.bench.wrmsr_cycles, c.bench.rdmsr_cycles);
   }
   std::vector<row> rows;
   progress_line progress{c.workloads.size() * c.strategies.size()};
@@ -365,7 +371,8 @@ int main(int argc, char** argv) {
   if (!c.quiet) fmt::print("{}", format_claims(rows));
 
   if (!c.json_path.empty()) {
-    write_file(c.json_path, uret_bench::format_json(rows, c.bench.wrmsr_cycles, c.bench.rdmsr_cycles));
+    write_file(c.json_path,
+               uret_bench::format_json(rows, c.bench.wrmsr_cycles, c.bench.rdmsr_cycles));
   }
   if (!c.svg_path.empty()) {
     std::vector<std::string> names;

@@ -122,10 +122,10 @@ inline std::string format_json(const std::vector<row>& rows, double wrmsr_cycles
         "\"violations\": {}, \"wrong\": {}, \"first_violation\": {}, \"model_cycles\": {:.0f}, "
         "\"wrmsr_cycles\": {}, \"rdmsr_cycles\": {}, \"ns_per_event\": {:.2f}}}{}\n",
         json_string(r.workload), json_string(r.strategy), r.seed, r.cpus, r.events, r.wrmsr,
-        r.rdmsr, r.oracle_wrmsr, std::isinf(ratio) ? std::string("null") : fmt::format("{:.6f}", ratio),
-        r.violations, r.violations != 0 ? "true" : "false", json_string(r.first_violation),
-        r.model_cycles, wrmsr_cycles, rdmsr_cycles, r.ns_per_event,
-        i + 1 < rows.size() ? "," : "");
+        r.rdmsr, r.oracle_wrmsr,
+        std::isinf(ratio) ? std::string("null") : fmt::format("{:.6f}", ratio), r.violations,
+        r.violations != 0 ? "true" : "false", json_string(r.first_violation), r.model_cycles,
+        wrmsr_cycles, rdmsr_cycles, r.ns_per_event, i + 1 < rows.size() ? "," : "");
   }
   return out + "]\n";
 }
@@ -163,11 +163,12 @@ inline constexpr const char* palette[] = {"#E69F00", "#56B4E9", "#009E73", "#007
 /// A horizontal bar chart, log scale: for each workload (a block of bars) the WRMSRs per 1000
 /// events of each strategy, the oracle as a dashed line through the block, strategies with
 /// violations drawn hatched and labelled "wrong". `strategies` gives the bar order and colours.
-inline std::string format_svg(const std::vector<row>& rows, const std::vector<std::string>& workloads,
+inline std::string format_svg(const std::vector<row>& rows,
+                              const std::vector<std::string>& workloads,
                               const std::vector<std::string>& strategies, std::string_view title) {
-  constexpr double label_w = 170;   // workload / strategy labels
-  constexpr double plot_w = 560;    // the bars
-  constexpr double right_w = 200;   // value labels
+  constexpr double label_w = 170;  // workload / strategy labels
+  constexpr double plot_w = 560;   // the bars
+  constexpr double right_w = 200;  // value labels
   constexpr double bar_h = 11;
   constexpr double bar_gap = 2;
   constexpr double block_gap = 22;
@@ -260,9 +261,9 @@ inline std::string format_svg(const std::vector<row>& rows, const std::vector<st
           "<rect x=\"{:.0f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.0f}\" fill=\"{}\"{}>"
           "<title>{} / {}: {} WRMSR in {} events ({:.3g} per 1000), oracle {}, {} "
           "violations</title></rect>\n",
-          label_w, by, std::max(x1 - label_w, 1.0), bar_h, fill,
-          wrong ? " stroke=\"#C00\"" : "", detail::xml_escape(w), detail::xml_escape(shown[i]),
-          it->wrmsr, it->events, v, it->oracle_wrmsr, it->violations);
+          label_w, by, std::max(x1 - label_w, 1.0), bar_h, fill, wrong ? " stroke=\"#C00\"" : "",
+          detail::xml_escape(w), detail::xml_escape(shown[i]), it->wrmsr, it->events, v,
+          it->oracle_wrmsr, it->violations);
       const double ratio = it->ratio();
       std::string note;
       if (wrong) {
@@ -272,9 +273,10 @@ inline std::string format_svg(const std::vector<row>& rows, const std::vector<st
       } else if (it->wrmsr == it->oracle_wrmsr) {
         note = "  = oracle";
       } else {
-        note = fmt::format("  \u00d7{}", ratio >= 100 ? group_digits(static_cast<std::uint64_t>(
-                                                            std::llround(ratio)))
-                                                      : fmt::format("{:.2f}", ratio));
+        note =
+            fmt::format("  \u00d7{}",
+                        ratio >= 100 ? group_digits(static_cast<std::uint64_t>(std::llround(ratio)))
+                                     : fmt::format("{:.2f}", ratio));
       }
       s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\">{}{}</text>\n", x1 + 4,
                        by + bar_h - 2, wrong ? "#C00" : "#333", detail::short_value(v), note);

@@ -74,8 +74,8 @@ struct throughput {
 /// Simulator events per second with `threads` independent machines of `p.cpus` CPUs each,
 /// checker and oracle off (or on, with `checked`); best of `reps`.
 inline throughput sim_events_per_second(const uret::sim::workload_params& p, std::uint64_t events,
-                                    std::uint64_t seed, unsigned threads, bool checked,
-                                    unsigned reps) {
+                                        std::uint64_t seed, unsigned threads, bool checked,
+                                        unsigned reps) {
   std::vector<uret::sim::trace> traces;
   for (unsigned k = 0; k < threads; ++k) traces.push_back(uret::sim::generate(p, seed + k, events));
   uret::sim::run_options o;
