@@ -5,13 +5,13 @@
 // fixup) exercises the real recovery path, instruction for instruction, at CPL 3.
 #define URET_NATIVE_MSR_CHECK_CPU 1  // this test checks the debug check, whatever NDEBUG says
 
+#include <sys/wait.h>
+#include <ucontext.h>
+#include <unistd.h>
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <cstdint>
 #include <cstring>
-#include <sys/wait.h>
-#include <ucontext.h>
-#include <unistd.h>
 
 #include "uret/backends/native_msr.hpp"
 

@@ -26,11 +26,11 @@
 
 namespace {
 
+using ring0::hex;
+using ring0::max_cpus;
 using uret::cpu_id;
 using uret::errc;
 using uret::msr_index;
-using ring0::hex;
-using ring0::max_cpus;
 
 constexpr msr_index ia32_pkrs{0x6E1};
 constexpr std::uint64_t pkrs_reserved_bits = 0xffff'ffff'0000'0000;
@@ -154,8 +154,8 @@ msr_values host_values(cpu_id cpu) noexcept {
 // Guest values, different on every CPU, so that a value on the wrong CPU shows.
 msr_values guest_values(cpu_id cpu) noexcept {
   const std::uint64_t c = cpu.value;
-  return {0x0033'0008'0000'1000ULL + c, 0xffff'8000'0010'0000ULL + 0x1000 * c, 0x257fd5ULL + 0x100 * c,
-          0x5a0ULL + c};
+  return {0x0033'0008'0000'1000ULL + c, 0xffff'8000'0010'0000ULL + 0x1000 * c,
+          0x257fd5ULL + 0x100 * c, 0x5a0ULL + c};
 }
 // What the TDX module leaves after a TD exit (uret::well_known_msrs).
 msr_values tdx_post_exit() noexcept {
@@ -228,8 +228,8 @@ struct write_meter {
 };
 
 unsigned differing(const msr_values& a, const msr_values& b) noexcept {
-  return unsigned{a.star != b.star} + unsigned{a.lstar != b.lstar} +
-         unsigned{a.fmask != b.fmask} + unsigned{a.aux != b.aux};
+  return unsigned{a.star != b.star} + unsigned{a.lstar != b.lstar} + unsigned{a.fmask != b.fmask} +
+         unsigned{a.aux != b.aux};
 }
 
 // Fire the notifier (the return to user mode) and check the restore against the hardware.
@@ -238,8 +238,9 @@ void return_to_user(cpu_id cpu, const msr_values& host, unsigned expected_writes
   table_type& t = table.get();
   const write_meter m{cpu};
   const bool fired = chain.get().fire(cpu).has_value();
-  check(cpu, fired && m.exactly(expected_writes) && !t.registered(cpu) &&
-                 !chain.get().pending(cpu) && t.dirty_slots(cpu) == 0,
+  check(cpu,
+        fired && m.exactly(expected_writes) && !t.registered(cpu) && !chain.get().pending(cpu) &&
+            t.dirty_slots(cpu) == 0,
         after, ": return to user mode wrote ", m.writes(), " MSRs (want ", expected_writes,
         "), notifier unregistered");
   expect_hw(cpu, host, "  after the restore");
@@ -249,8 +250,8 @@ void return_to_user(cpu_id cpu, const msr_values& host, unsigned expected_writes
 void tdx_scenarios(cpu_id cpu, const msr_values& host, const msr_values& guest) noexcept {
   table_type& t = table.get();
   const msr_values post = tdx_post_exit();
-  const unsigned all4 = (1U << slot.star) | (1U << slot.lstar) | (1U << slot.fmask) |
-                        (1U << slot.aux);
+  const unsigned all4 =
+      (1U << slot.star) | (1U << slot.lstar) | (1U << slot.fmask) | (1U << slot.aux);
   const auto may_clobber = [&](unsigned s, std::uint64_t x) { return t.may_clobber(cpu, s, x); };
   const auto cache_says = [&](const msr_values& v) {
     return t.current(cpu, slot.star).value_or(~0ULL) == v.star &&
@@ -278,8 +279,8 @@ void tdx_scenarios(cpu_id cpu, const msr_values& host, const msr_values& guest) 
   {
     const bool ok = each_msr(post, may_clobber);
     const uret::result<std::uint64_t> cur = t.current(cpu, slot.aux);
-    check(cpu, ok && (t.unknown_slots(cpu) & all4) == all4 && !cur &&
-                   cur.error() == errc::value_unknown,
+    check(cpu,
+          ok && (t.unknown_slots(cpu) & all4) == all4 && !cur && cur.error() == errc::value_unknown,
           "TDX exit (clobbered) + may_clobber: 4 slots unknown, current() = value_unknown");
   }
   return_to_user(cpu, host, 4, "may_clobber, clobbered");
@@ -301,8 +302,9 @@ void tdx_scenarios(cpu_id cpu, const msr_values& host, const msr_values& guest) 
     const bool ok = set_all(t, cpu, post);
     hw_write_all(post);
     const bool mc = each_msr(post, may_clobber);
-    check(cpu, ok && mc && m.exactly(differing(host, post)) && t.unknown_slots(cpu) == 0 &&
-                   cache_says(post),
+    check(cpu,
+          ok && mc && m.exactly(differing(host, post)) && t.unknown_slots(cpu) == 0 &&
+              cache_says(post),
           "post-exit values set before entry + may_clobber: ", m.writes(),
           " WRMSRs, every slot still known");
   }
@@ -382,8 +384,8 @@ void ring0::test_setup(std::uint32_t cpus) noexcept {
   }
   slot = {*star, *lstar, *fmask, *aux, *pkrs};
   const uret::result<unsigned> again = t.add(uret::msrs::star);
-  check(bsp, !again && again.error() == errc::duplicate_msr, "add() of STAR again: ",
-        uret::to_string(again.error()));
+  check(bsp, !again && again.error() == errc::duplicate_msr,
+        "add() of STAR again: ", uret::to_string(again.error()));
   check(bsp, has_rdtscp(), "CPUID reports RDTSCP (boot with -cpu max)");
   check(bsp, native_hw.checks_cpu(), "native_msr checks the CPU argument (current-CPU hook)");
 }
@@ -413,8 +415,8 @@ void ring0::test_run(cpu_id cpu) noexcept {
   {
     const write_meter m{cpu};
     const bool ok = set_all(t, cpu, guest);
-    check(cpu, ok && m.exactly(0) && m.skipped() == 4,
-          "set of the same 4 values again: 0 WRMSRs, ", m.skipped(), " skipped");
+    check(cpu, ok && m.exactly(0) && m.skipped() == 4, "set of the same 4 values again: 0 WRMSRs, ",
+          m.skipped(), " skipped");
     if (inject == std::string_view{"fail", sizeof "fail" - 1} && cpu.value == 0) {
       ring0::say("ring0: inject=fail: TSC_AUX changed behind the cache");
       hw_write(uret::msrs::tsc_aux, guest.aux ^ 0xff);
@@ -440,9 +442,10 @@ void ring0::test_run(cpu_id cpu) noexcept {
   if (cpu.value == 0) {
     for (std::uint32_t c = 1; c < cpu_count; ++c) {
       const cpu_id other{c};
-      check(cpu, t.current(other, slot.aux).value_or(0) == guest_values(other).aux &&
-                     t.host(other, slot.aux).value_or(0) == host_values(other).aux &&
-                     t.registered(other),
+      check(cpu,
+            t.current(other, slot.aux).value_or(0) == guest_values(other).aux &&
+                t.host(other, slot.aux).value_or(0) == host_values(other).aux &&
+                t.registered(other),
             "cpu", c, "'s record holds cpu", c, "'s TSC_AUX: guest ",
             hex{t.current(other, slot.aux).value_or(0)}, ", host ",
             hex{t.host(other, slot.aux).value_or(0)});
@@ -472,15 +475,16 @@ void ring0::test_run(cpu_id cpu) noexcept {
     check(cpu, !r && r.error() == errc::msr_fault, "set(IA32_PKRS, ", hex{pkrs_reserved_bits},
           ") -> ", r ? "success" : uret::to_string(r.error()));
     const ring0::gp_record after = ring0::gp_stats(cpu);
-    check(cpu, after.recovered == before.recovered + 1 && after.msr == ia32_pkrs.value &&
-                   uret::native_msr_fixup(after.rip) == after.fixup,
+    check(cpu,
+          after.recovered == before.recovered + 1 && after.msr == ia32_pkrs.value &&
+              uret::native_msr_fixup(after.rip) == after.fixup,
           "#GP recovered: WRMSR at rip ", hex{after.rip}, " resumed at fixup ", hex{after.fixup},
           " (msr ", hex{after.msr}, ")");
-    check(cpu, hw_read(ia32_pkrs) == pkrs &&
-                   t.current(cpu, slot.pkrs).value_or(~0ULL) == cached &&
-                   t.registered(cpu) == was_registered && m.exactly(0) &&
-                   hw.rejected(cpu) == rejected + 1,
-          "the rejected write changed nothing: IA32_PKRS ", hex{pkrs}, ", cache, notifier, counters");
+    check(
+        cpu,
+        hw_read(ia32_pkrs) == pkrs && t.current(cpu, slot.pkrs).value_or(~0ULL) == cached &&
+            t.registered(cpu) == was_registered && m.exactly(0) && hw.rejected(cpu) == rejected + 1,
+        "the rejected write changed nothing: IA32_PKRS ", hex{pkrs}, ", cache, notifier, counters");
   }
 
   // 9. The backend's own checks, and the fatal policy.

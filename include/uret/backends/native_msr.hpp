@@ -40,6 +40,7 @@
 #error "uret/backends/native_msr.hpp needs x86-64 (RDMSR/WRMSR)"
 #endif
 
+// Set it the same way in every translation unit of a program (it changes inline functions).
 #ifndef URET_NATIVE_MSR_CHECK_CPU
 #ifdef NDEBUG
 #define URET_NATIVE_MSR_CHECK_CPU 0
@@ -60,8 +61,8 @@ struct extable_entry {
 
 namespace detail {
 [[nodiscard]] inline std::uintptr_t extable_target(const std::int32_t& field) noexcept {
-  return reinterpret_cast<std::uintptr_t>(&field) + static_cast<std::uintptr_t>(
-                                                        static_cast<std::intptr_t>(field));
+  return reinterpret_cast<std::uintptr_t>(&field) +
+         static_cast<std::uintptr_t>(static_cast<std::intptr_t>(field));
 }
 }  // namespace detail
 
@@ -120,11 +121,14 @@ namespace uret {
 /// @brief How native_msr executes RDMSR/WRMSR and what a fault does. `rdmsr` stores the value
 /// and returns true, or returns false when the instruction faulted; `wrmsr` returns true when
 /// the value was written, false when the instruction faulted and nothing was written.
+/// (Left unformatted: clang-format 14 mangles compound requirements.)
+// clang-format off
 template <class Policy>
 concept native_fault_policy = requires(msr_index msr, std::uint64_t value, std::uint64_t& out) {
   { Policy::rdmsr(msr, out) } noexcept -> std::same_as<bool>;
   { Policy::wrmsr(msr, value) } noexcept -> std::same_as<bool>;
 };
+// clang-format on
 
 namespace fault_policy {
 
@@ -220,17 +224,25 @@ class native_msr {
   /// RDMSR of `msr` on `cpu`, which must be the executing CPU.
   /// Errors: no_such_cpu (out of range, or not the executing CPU when checked), msr_fault.
   result<std::uint64_t> read(cpu_id cpu, msr_index msr) noexcept {
-    if (!reachable(cpu)) [[unlikely]] return errc::no_such_cpu;
+    if (!reachable(cpu)) [[unlikely]] {
+      return errc::no_such_cpu;
+    }
     std::uint64_t value = 0;
-    if (!Policy::rdmsr(msr, value)) [[unlikely]] return errc::msr_fault;
+    if (!Policy::rdmsr(msr, value)) [[unlikely]] {
+      return errc::msr_fault;
+    }
     return value;
   }
 
   /// WRMSR of `value` into `msr` on `cpu`, which must be the executing CPU. On error nothing
   /// was written. Errors: no_such_cpu (as for read), msr_fault.
   result<void> write(cpu_id cpu, msr_index msr, std::uint64_t value) noexcept {
-    if (!reachable(cpu)) [[unlikely]] return errc::no_such_cpu;
-    if (!Policy::wrmsr(msr, value)) [[unlikely]] return errc::msr_fault;
+    if (!reachable(cpu)) [[unlikely]] {
+      return errc::no_such_cpu;
+    }
+    if (!Policy::wrmsr(msr, value)) [[unlikely]] {
+      return errc::msr_fault;
+    }
     return {};
   }
 

@@ -116,10 +116,13 @@ alignas(16) constinit idt_gate idt[32] = {};
 void build_idt() noexcept {
   for (std::size_t v = 0; v < 32; ++v) {
     const auto stub = reinterpret_cast<std::uintptr_t>(trap_stubs) + 16 * v;
-    idt[v] = idt_gate{static_cast<std::uint16_t>(stub), SEL_CODE64, 0,
+    idt[v] = idt_gate{static_cast<std::uint16_t>(stub),
+                      SEL_CODE64,
+                      0,
                       0x8e,  // present, DPL 0, 64-bit interrupt gate
                       static_cast<std::uint16_t>(stub >> 16),
-                      static_cast<std::uint32_t>(stub >> 32), 0};
+                      static_cast<std::uint32_t>(stub >> 32),
+                      0};
   }
 }
 void load_idt() noexcept {
@@ -150,7 +153,8 @@ std::uint16_t fw_cfg_u16(std::uint16_t key) noexcept {
 }
 std::uint32_t firmware_cpu_count() noexcept {
   outw(0x510, 0x0000);  // FW_CFG_SIGNATURE
-  const bool qemu = inb(0x511) == 'Q' && inb(0x511) == 'E' && inb(0x511) == 'M' && inb(0x511) == 'U';
+  const bool qemu =
+      inb(0x511) == 'Q' && inb(0x511) == 'E' && inb(0x511) == 'M' && inb(0x511) == 'U';
   if (!qemu) return 1;
   return fw_cfg_u16(0x0005);  // FW_CFG_NB_CPUS
 }
@@ -422,7 +426,7 @@ extern "C" void trap_entry(ring0::trap_frame* f) {
   const std::uint8_t v = cpu_by_apic[apic_id()];
   say("RING0: CRASH unhandled exception vector=", f->vector, " error=", hex{f->error},
       " rip=", hex{f->rip}, " insn=", instruction_at(f->rip), " rcx=", hex{f->rcx},
-      " edx:eax=", hex{f->rdx & 0xffffffff}, ":", hex{f->rax & 0xffffffff}, " cpu=",
-      v == 0 ? -1 : v - 1);
+      " edx:eax=", hex{f->rdx & 0xffffffff}, ":", hex{f->rax & 0xffffffff},
+      " cpu=", v == 0 ? -1 : v - 1);
   exit_qemu(VERDICT_CRASH);
 }

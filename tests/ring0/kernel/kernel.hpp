@@ -15,7 +15,8 @@ namespace ring0 {
 [[noreturn]] void panic(const char* what, const char* file, int line) noexcept;
 }  // namespace ring0
 
-#define URET_ASSERT(cond, msg) ((cond) ? static_cast<void>(0) : ::ring0::panic(msg, __FILE__, __LINE__))
+#define URET_ASSERT(cond, msg) \
+  ((cond) ? static_cast<void>(0) : ::ring0::panic(msg, __FILE__, __LINE__))
 
 #include "uret/msr.hpp"
 
