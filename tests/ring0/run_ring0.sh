@@ -92,6 +92,11 @@ if [ -n "$objects" ]; then
     for o in "${others[@]}"; do
       case "$o" in
         */ring0_test.o)
+          # The compiler's dependency file: the headers really compiled in, from the source tree.
+          if [ -f "$o.d" ]; then
+            echo "ring0: uret headers compiled into $(basename "$o"):" \
+              "$(tr ' \\' '\n\n' <"$o.d" | grep '/include/uret/.*\.hpp$' | sed 's|.*/include/|include/|' | sort -u | tr '\n' ' ')"
+          fi
           echo "ring0: nm -u $(basename "$o") (the test: uret headers + the kernel's services):"
           nm -u "$o" | awk '{print $2}' | c++filt | sed 's/^/         /' ;;
       esac
