@@ -3,8 +3,8 @@
 #   cmake -DBENCH=path/to/uret-bench [-DOUT=rows.json] [-DARGS="--events;N"] -P check_claims.cmake
 #   cmake -DJSON=rows.json -P check_claims.cmake      (check a JSON file written before)
 #
-# With BENCH, runs the workloads the claims are about (default events and seed, no timing) and
-# checks the JSON it writes. Claims (docs/benchmarks.md):
+# With BENCH, runs the workloads and strategies the claims are about (default events and seed,
+# no timing; each strategy's row is the same as in a full run) and checks the JSON it writes. Claims (docs/benchmarks.md):
 #   tdx-clobber: tdx-may-clobber issues exactly the oracle's WRMSRs, with no violation;
 #   tdx-flaky:   tdx-may-clobber within 5 % of the oracle, no violation, and at most 0.55x the
 #                WRMSRs of tdx-set-before-entry; tdx-update-after-run has violations;
@@ -16,8 +16,9 @@ if(DEFINED BENCH)
     set(OUT ${CMAKE_CURRENT_BINARY_DIR}/claims.json)
   endif()
   execute_process(
-    COMMAND ${BENCH} --workload exit-storm,tdx-clobber,tdx-flaky --no-timing --quiet
-            --json ${OUT} ${ARGS}
+    COMMAND ${BENCH} --workload exit-storm,tdx-clobber,tdx-flaky
+            --strategy eager,user-return,tdx-update-after-run,tdx-set-before-entry,tdx-may-clobber
+            --no-timing --quiet --json ${OUT} ${ARGS}
     RESULT_VARIABLE rc)
   if(NOT rc EQUAL 0)
     message(FATAL_ERROR "uret-bench failed: ${rc}")
