@@ -327,18 +327,19 @@ class trace_importer {
 
   std::uint32_t task_of(std::uint32_t tid, std::string_view comm) {
     if (tid == 0) return 0;
-    auto [it, fresh] = by_tid_.emplace(tid, static_cast<std::uint32_t>(tasks_.size()));
-    if (fresh) {
-      tasks_.push_back({});
-      tasks_.back().tid = tid;
-      tasks_.back().comm = std::string(comm);
-    } else {
+    if (auto it = by_tid_.find(tid); it != by_tid_.end()) {
       auto& t = tasks_[it->second];
       if ((t.comm.empty() || t.comm == "<...>") && !comm.empty() && comm != "<...>") {
         t.comm = std::string(comm);
       }
+      return it->second;
     }
-    return it->second;
+    const auto index = static_cast<std::uint32_t>(tasks_.size());
+    by_tid_.emplace(tid, index);
+    tasks_.push_back({});
+    tasks_.back().tid = tid;
+    tasks_.back().comm = std::string(comm);
+    return index;
   }
 
   void note_cpu(std::uint32_t cpu) {
