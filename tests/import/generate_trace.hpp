@@ -72,4 +72,3 @@ inline std::string generate_kvm_trace(std::size_t target) {
   }
   return out;
 }
-

@@ -13,10 +13,10 @@
 #include <tuple>
 #include <vector>
 
+#include "generate_trace.hpp"
 #include "uret/sim/import.hpp"
 #include "uret/sim/replay.hpp"
 #include "uret/sim/simulator.hpp"
-#include "generate_trace.hpp"
 
 namespace {
 
@@ -194,9 +194,8 @@ TEST_CASE("a generated 100k-line trace: import time (printed) and exact ground t
   CHECK(imp.stats.unparsed == 0);
   CHECK(imp.stats.gaps == 0);
   std::cout << "import of a generated trace: " << imp.stats.lines << " lines, "
-            << text.size() / 1024 << " KiB, " << imp.trace.events.size() << " events in "
-            << s * 1e3 << " ms (" << static_cast<double>(imp.stats.lines) / s / 1e6
-            << " M lines/s)"
+            << text.size() / 1024 << " KiB, " << imp.trace.events.size() << " events in " << s * 1e3
+            << " ms (" << static_cast<double>(imp.stats.lines) / s / 1e6 << " M lines/s)"
 #ifdef __OPTIMIZE__
             << "\n";
 #else

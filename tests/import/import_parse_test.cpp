@@ -11,8 +11,8 @@ using namespace std::string_view_literals;
 TEST_CASE("the common line of ftrace, trace-cmd and perf script", "[import_parse]") {
   trace_line t;
   SECTION("ftrace, 4-character flags") {
-    REQUIRE(parse_trace_line(
-        " qemu-system-x86-4321  [001] d...  3120.000100: kvm_entry: vcpu 0", t));
+    REQUIRE(
+        parse_trace_line(" qemu-system-x86-4321  [001] d...  3120.000100: kvm_entry: vcpu 0", t));
     CHECK(t.comm == "qemu-system-x86");
     CHECK(t.tid == 4321);
     CHECK(t.cpu == 1);
@@ -24,22 +24,25 @@ TEST_CASE("the common line of ftrace, trace-cmd and perf script", "[import_parse
     CHECK(t.payload == "vcpu 0");
   }
   SECTION("ftrace, 5-character flags and the TGID column") {
-    REQUIRE(parse_trace_line("       CPU 0/KVM-4321    (   4300) [000] d..1.  6120.000100: "
-                             "kvm_entry: vcpu 0, rip 0xffffffff81c3e5f4",
-                             t));
+    REQUIRE(
+        parse_trace_line("       CPU 0/KVM-4321    (   4300) [000] d..1.  6120.000100: "
+                         "kvm_entry: vcpu 0, rip 0xffffffff81c3e5f4",
+                         t));
     CHECK(t.comm == "CPU 0/KVM");
     CHECK(t.tid == 4321);
     CHECK(t.tgid_column);
     CHECK(t.flags_column);
-    REQUIRE(parse_trace_line("          <idle>-0       (-------) [003] dNh2.  61.5: sched_wakeup: x", t));
+    REQUIRE(parse_trace_line(
+        "          <idle>-0       (-------) [003] dNh2.  61.5: sched_wakeup: x", t));
     CHECK(t.comm == "<idle>");
     CHECK(t.tid == 0);
     CHECK(t.cpu == 3);
   }
   SECTION("trace-cmd report, padded event names, no flags") {
-    REQUIRE(parse_trace_line("     kworker/1:0-57    [001]  7120.000400: sched_switch:         "
-                             "kworker/1:0:57 [120] D ==> CPU 1/KVM:4322 [120]",
-                             t));
+    REQUIRE(
+        parse_trace_line("     kworker/1:0-57    [001]  7120.000400: sched_switch:         "
+                         "kworker/1:0:57 [120] D ==> CPU 1/KVM:4322 [120]",
+                         t));
     CHECK(t.comm == "kworker/1:0");
     CHECK(t.tid == 57);
     CHECK_FALSE(t.flags_column);
@@ -57,18 +60,20 @@ TEST_CASE("the common line of ftrace, trace-cmd and perf script", "[import_parse
     CHECK(t.tid == 7000);
   }
   SECTION("perf script: comm tid, with or without --ns, with pid/tid, system:event") {
-    REQUIRE(parse_trace_line("       CPU 0/KVM  4321 [003]  8120.000100:          kvm:kvm_entry: "
-                             "vcpu 0 rip 0xffffffff81c3e5f4",
-                             t));
+    REQUIRE(
+        parse_trace_line("       CPU 0/KVM  4321 [003]  8120.000100:          kvm:kvm_entry: "
+                         "vcpu 0 rip 0xffffffff81c3e5f4",
+                         t));
     CHECK(t.form == line_form::comm_space_tid);
     CHECK(t.comm == "CPU 0/KVM");
     CHECK(t.tid == 4321);
     CHECK(t.cpu == 3);
     CHECK(t.system == "kvm");
     CHECK(t.event == "kvm_entry");
-    REQUIRE(parse_trace_line("       CPU 0/KVM  4300/4321 [003]  8120.000100123: "
-                             "raw_syscalls:sys_exit: NR 16 = 0",
-                             t));
+    REQUIRE(
+        parse_trace_line("       CPU 0/KVM  4300/4321 [003]  8120.000100123: "
+                         "raw_syscalls:sys_exit: NR 16 = 0",
+                         t));
     CHECK(t.comm == "CPU 0/KVM");
     CHECK(t.tid == 4321);
     CHECK(t.system == "raw_syscalls");
@@ -133,9 +138,10 @@ TEST_CASE("kvm_exit payloads of every kernel version and the plugin", "[import_p
     CHECK(e.reason == "EPT_VIOLATION");
   }
   SECTION("v5.10+: info1 info2 intr_info error_code") {
-    REQUIRE(parse_kvm_exit("vcpu 0 reason HLT rip 0xffffffff81c3e5f5 info1 0x0000000000000000 "
-                           "info2 0x0000000000000000 intr_info 0x00000000 error_code 0x00000000",
-                           e));
+    REQUIRE(
+        parse_kvm_exit("vcpu 0 reason HLT rip 0xffffffff81c3e5f5 info1 0x0000000000000000 "
+                       "info2 0x0000000000000000 intr_info 0x00000000 error_code 0x00000000",
+                       e));
     CHECK(e.vcpu == 0);
     CHECK(e.reason == "HLT");
   }
@@ -145,16 +151,18 @@ TEST_CASE("kvm_exit payloads of every kernel version and the plugin", "[import_p
     CHECK(e.failed_vmentry);
   }
   SECTION("SVM: lower case in the kernel, EXIT_ in the plugin") {
-    REQUIRE(parse_kvm_exit("vcpu 0 reason npf rip 0xffffffff8147a1b0 info1 0x0000000100000004 "
-                           "info2 0x00000000fee00030 intr_info 0x00000000 error_code 0x00000000",
-                           e));
+    REQUIRE(
+        parse_kvm_exit("vcpu 0 reason npf rip 0xffffffff8147a1b0 info1 0x0000000100000004 "
+                       "info2 0x00000000fee00030 intr_info 0x00000000 error_code 0x00000000",
+                       e));
     CHECK(e.svm);
     REQUIRE(parse_kvm_exit("reason EXIT_NPF rip 0xffffffff8147a1b0 info 100000004 fee00030", e));
     CHECK(e.svm);
     CHECK(e.vcpu == -1);
   }
   SECTION("plugin: function after the rip, unknown reasons") {
-    REQUIRE(parse_kvm_exit("reason EPT_MISCONFIG rip 0xffffffff8147a1b0 iowrite32+0x10 info 0 0", e));
+    REQUIRE(
+        parse_kvm_exit("reason EPT_MISCONFIG rip 0xffffffff8147a1b0 iowrite32+0x10 info 0 0", e));
     CHECK(e.reason == "EPT_MISCONFIG");
     REQUIRE(parse_kvm_exit("reason UNKNOWN (77) rip 0x1000 info 0 0", e));
     CHECK(e.reason == "UNKNOWN (77)");
@@ -203,9 +211,10 @@ TEST_CASE("kvm_fpu, sys_exit and msr payloads", "[import_parse]") {
 TEST_CASE("sched_switch: kernel and plugin forms", "[import_parse]") {
   sched_switch_payload s;
   SECTION("kernel form with spaces in names") {
-    REQUIRE(parse_sched_switch("prev_comm=CPU 0/KVM prev_pid=4321 prev_prio=120 prev_state=R+ ==> "
-                               "next_comm=qemu-system-x86 next_pid=4300 next_prio=120",
-                               s));
+    REQUIRE(
+        parse_sched_switch("prev_comm=CPU 0/KVM prev_pid=4321 prev_prio=120 prev_state=R+ ==> "
+                           "next_comm=qemu-system-x86 next_pid=4300 next_prio=120",
+                           s));
     CHECK(s.prev_comm == "CPU 0/KVM");
     CHECK(s.prev_tid == 4321);
     CHECK(s.prev_state == "R+");

@@ -61,8 +61,8 @@ using uret::sim::task_kind;
 
 TEST_CASE("ftrace, 4-character flags, pre-5.7 payloads", "[import]") {
   auto imp = import_fixture("ftrace_4flags_old.txt");
-  CHECK(events(imp) == lines{"switch 1 qemu-system-x86-4321", "enter 1", "exit 1", "enter 1",
-                             "exit 1", "user 1"});
+  CHECK(events(imp) ==
+        lines{"switch 1 qemu-system-x86-4321", "enter 1", "exit 1", "enter 1", "exit 1", "user 1"});
   REQUIRE(imp.trace.setup.tasks.size() == 1);
   CHECK(imp.trace.setup.tasks[0].kind == task_kind::vmx);
   CHECK(imp.tasks[0].comm == "qemu-system-x86");
@@ -84,7 +84,8 @@ TEST_CASE("ftrace, 5-character flags, TGID column, [immediate exit], HLT to idle
 TEST_CASE("ftrace, v5.7 payloads: vcpu with info A B, failed VM entry", "[import]") {
   SECTION("VMX: a failed entry is an ordinary exit") {
     auto imp = import_fixture("ftrace_vcpu_info_v57.txt");
-    CHECK(events(imp) == lines{"switch 3 CPU_1/KVM-5322", "enter 3", "exit 3", "enter 3", "exit 3"});
+    CHECK(events(imp) ==
+          lines{"switch 3 CPU_1/KVM-5322", "enter 3", "exit 3", "enter 3", "exit 3"});
     CHECK(imp.tasks[0].vcpu_id == 1);
   }
   SECTION("the vCPU kind set to tdx: a failed entry is an early failure") {
@@ -127,9 +128,9 @@ TEST_CASE("trace-cmd report with the latency column", "[import]") {
 }
 
 TEST_CASE("perf script, plugin and kernel payloads, with and without --ns", "[import]") {
-  const lines expected{"switch 3 CPU_0/KVM-4321", "enter 3", "exit 3",
-                       "switch 3 qemu-system-x86-4300", "user 3", "switch 3 CPU_0/KVM-4321",
-                       "enter 3"};
+  const lines expected{
+      "switch 3 CPU_0/KVM-4321", "enter 3", "exit 3", "switch 3 qemu-system-x86-4300", "user 3",
+      "switch 3 CPU_0/KVM-4321", "enter 3"};
   for (const char* f : {"perf_plugin.txt", "perf_kernel_ns.txt"}) {
     INFO(f);
     auto imp = import_fixture(f);
@@ -143,7 +144,8 @@ TEST_CASE("perf script, plugin and kernel payloads, with and without --ns", "[im
     CHECK(imp.trace.setup.host[3][uret::sim::slots::tsc_aux] == 3);
     CHECK(imp.trace.setup.tasks[0].guest[uret::sim::slots::lstar] == 0xffffffff81e00080);
     CHECK(imp.trace.setup.tasks[0].guest[uret::sim::slots::tsc_aux] == 0);
-    CHECK(imp.host_from_trace[3] == ((1U << uret::sim::slots::lstar) | (1U << uret::sim::slots::tsc_aux)));
+    CHECK(imp.host_from_trace[3] ==
+          ((1U << uret::sim::slots::lstar) | (1U << uret::sim::slots::tsc_aux)));
   }
 }
 
@@ -162,8 +164,8 @@ TEST_CASE("kvm_userspace_exit: restart, error, named reasons", "[import]") {
   auto imp = import_fixture("userspace_exit_variants.txt");
   // restart (4) and its syscall return; an exit to user space after a triple fault; an
   // error (14) whose return is implied by the next KVM_RUN (the fpu load).
-  CHECK(events(imp) == lines{"switch 2 CPU_0/KVM-4321", "user 2", "enter 2", "exit 2", "user 2",
-                             "user 2"});
+  CHECK(events(imp) ==
+        lines{"switch 2 CPU_0/KVM-4321", "user 2", "enter 2", "exit 2", "user 2", "user 2"});
   CHECK(imp.sources.back().line == 16);
 }
 
@@ -179,16 +181,16 @@ TEST_CASE("migration: sched_migrate_task, and a thread seen on another CPU", "[i
 TEST_CASE("gaps: lost events, late buffers, impossible transitions", "[import]") {
   auto imp = import_fixture("lost_events.txt");
   // At a gap the vCPU's load period ends (switch to idle): KVM may have left KVM_RUN meanwhile.
-  CHECK(events(imp) == lines{"switch 0 CPU_0/KVM-4321", "enter 0", "exit 0",
-                             "unknown 0", "switch 0 idle",  // CPU:0 [LOST 1234 EVENTS]
-                             "switch 0 CPU_0/KVM-4321",
-                             "enter 0", "exit 0",  // an exit after the gap: entry synthesised
+  CHECK(events(imp) == lines{"switch 0 CPU_0/KVM-4321", "enter 0", "exit 0", "unknown 0",
+                             "switch 0 idle",  // CPU:0 [LOST 1234 EVENTS]
+                             "switch 0 CPU_0/KVM-4321", "enter 0",
+                             "exit 0",  // an exit after the gap: entry synthesised
                              "enter 0",
                              "unknown 1",  // ##### CPU 1 buffer started ####
-                             "switch 1 CPU_1/KVM-4322", "enter 1",
-                             "unknown 1", "switch 1 idle",  // CPU:1 [12 EVENTS DROPPED]
+                             "switch 1 CPU_1/KVM-4322", "enter 1", "unknown 1",
+                             "switch 1 idle",  // CPU:1 [12 EVENTS DROPPED]
                              "switch 1 CPU_1/KVM-4322",
-                             "enter 1",  // (the unknown left guest mode)
+                             "enter 1",                       // (the unknown left guest mode)
                              "unknown 0", "switch 0 idle"});  // a kworker ran on CPU 0
   REQUIRE(imp.gaps.size() == 4);
   CHECK(imp.stats.gaps == 4);
@@ -233,8 +235,7 @@ TEST_CASE("CRLF line ends import like LF", "[import]") {
                            "switch 0 CPU_0/KVM-4321", "enter 0"});
 }
 
-TEST_CASE("task names and roles; the switch-to-user-task heuristic can be turned off",
-          "[import]") {
+TEST_CASE("task names and roles; the switch-to-user-task heuristic can be turned off", "[import]") {
   SECTION("heuristic on (default)") {
     auto imp = import_fixture("task_names.txt");
     CHECK(events(imp) == lines{"switch 1 fc_vcpu_0-7001", "enter 1", "exit 1",

@@ -78,7 +78,8 @@ void print_summary(const uret::sim::imported_trace& imp, const std::string& file
     std::fprintf(stderr, "  unparsed line %zu: %s\n", u.line, u.text.c_str());
   }
   if (st.unparsed > st.first_unparsed.size()) {
-    std::fprintf(stderr, "  ... and %zu more unparsed lines\n", st.unparsed - st.first_unparsed.size());
+    std::fprintf(stderr, "  ... and %zu more unparsed lines\n",
+                 st.unparsed - st.first_unparsed.size());
   }
 }
 
@@ -173,21 +174,24 @@ int import_command(int argc, char** argv) {
 
   std::string text;
   if (!read_all(file, text)) {
-    std::fprintf(stderr, "uret-sim import: cannot read %s: %s\n", file.c_str(), std::strerror(errno));
+    std::fprintf(stderr, "uret-sim import: cannot read %s: %s\n", file.c_str(),
+                 std::strerror(errno));
     return 1;
   }
   opt.source = file == "-" ? std::string("standard input") : file;
   const auto imp = uret::sim::import_trace(text, opt);
   if (!write_all(out, imp.replay)) {
-    std::fprintf(stderr, "uret-sim import: cannot write %s\n", out.empty() ? "standard output" : out.c_str());
+    std::fprintf(stderr, "uret-sim import: cannot write %s\n",
+                 out.empty() ? "standard output" : out.c_str());
     return 1;
   }
   print_summary(imp, file);
   if (stats) print_stats(imp, text.size());
   if (!check) return 0;
   if (!imp.has_ground_truth()) {
-    std::fprintf(stderr, "uret-sim import: --check: the trace has no msr:write_msr of a "
-                         "user-return MSR (record it: see docs/traces.md)\n");
+    std::fprintf(stderr,
+                 "uret-sim import: --check: the trace has no msr:write_msr of a "
+                 "user-return MSR (record it: see docs/traces.md)\n");
     return 1;
   }
   const auto gt = uret::sim::check_ground_truth(imp, strategy);

@@ -136,7 +136,7 @@ struct event_source {
 
 /// What the trace says about one task of the simulator set-up.
 struct imported_task {
-  std::string comm;           ///< name as traced ("CPU 0/KVM")
+  std::string comm;  ///< name as traced ("CPU 0/KVM")
   std::uint32_t tid = 0;
   std::int64_t vcpu_id = -1;  ///< from kvm_entry / kvm_exit payloads, -1 when not printed
 };
@@ -147,7 +147,7 @@ struct value_change {
   std::uint32_t cpu = 0;
   msr_index msr{};
   std::uint64_t value = 0;
-  bool guest = false;     ///< a vCPU's guest value (else the CPU's host value)
+  bool guest = false;  ///< a vCPU's guest value (else the CPU's host value)
   std::size_t line = 0;
   std::size_t after = 0;  ///< events before it
 };
@@ -200,12 +200,14 @@ struct imported_trace {
 namespace detail {
 
 inline constexpr std::string_view builtin_kernel_thread_prefixes[] = {
-    "kworker/", "ksoftirqd/", "migration/", "rcu_", "rcuc/", "rcuog/", "rcuop/", "rcub/",
-    "kthreadd", "cpuhp/", "idle_inject/", "irq/", "watchdog", "kswapd", "kcompactd",
-    "khugepaged", "kauditd", "khungtaskd", "oom_reaper", "kblockd", "kdevtmpfs", "kintegrityd",
-    "jbd2/", "ext4-rsv", "xfsaild/", "scsi_eh_", "nvme-", "writeback", "ksmd", "kthrotld",
-    "pool_workqueue", "napi/", "kvm-nx-lpage", "kvm-pit/", "vhost-", "iou-", "kcryptd",
-    "dmcrypt_write", "kstrp", "edac-poller", "ipv6_addrconf", "zswap", "hwrng",
+    "kworker/",       "ksoftirqd/",    "migration/",   "rcu_",        "rcuc/",         "rcuog/",
+    "rcuop/",         "rcub/",         "kthreadd",     "cpuhp/",      "idle_inject/",  "irq/",
+    "watchdog",       "kswapd",        "kcompactd",    "khugepaged",  "kauditd",       "khungtaskd",
+    "oom_reaper",     "kblockd",       "kdevtmpfs",    "kintegrityd", "jbd2/",         "ext4-rsv",
+    "xfsaild/",       "scsi_eh_",      "nvme-",        "writeback",   "ksmd",          "kthrotld",
+    "pool_workqueue", "napi/",         "kvm-nx-lpage", "kvm-pit/",    "vhost-",        "iou-",
+    "kcryptd",        "dmcrypt_write", "kstrp",        "edac-poller", "ipv6_addrconf", "zswap",
+    "hwrng",
 };
 
 /// A replay name that needs no quoting: the traced name with blanks, '#', '=', '"' and '\\'
@@ -259,12 +261,23 @@ class trace_importer {
 
  private:
   enum class rec : std::uint8_t {
-    entry, exit, uexit, fpu_load, fpu_unload, sched_switch, sys_exit, sys_enter, migrate,
-    wrmsr, rdmsr, lost_events, buffer_started
+    entry,
+    exit,
+    uexit,
+    fpu_load,
+    fpu_unload,
+    sched_switch,
+    sys_exit,
+    sys_enter,
+    migrate,
+    wrmsr,
+    rdmsr,
+    lost_events,
+    buffer_started
   };
   struct record {
     rec kind = rec::entry;
-    bool flag = false;        // exit: failed VM entry; msr: faulted
+    bool flag = false;  // exit: failed VM entry; msr: faulted
     std::uint32_t cpu = 0;
     std::uint32_t task = 0;   // the line's task (sched_switch: prev)
     std::uint32_t task2 = 0;  // sched_switch: next; migrate: the migrating task
@@ -300,7 +313,7 @@ class trace_importer {
     std::uint32_t current = 0;  // the simulator's running task (0: idle)
     bool known = false;         // the importer knows which task runs there
     bool restore_window = false;
-    bool fresh_gap = false;     // a gap was marked and no record has been mapped since
+    bool fresh_gap = false;  // a gap was marked and no record has been mapped since
     std::uint32_t window_msrs = 0;
     msr_values host{};
     slot_set host_known = 0;
@@ -620,8 +633,8 @@ class trace_importer {
   void flush_return(std::uint32_t cpu, std::size_t line) {
     const auto t = cpu_[cpu].current;
     if (t == 0 || tasks_[t].ret == pending::none) return;
-    const auto origin = tasks_[t].ret == pending::probable ? event_origin::probable_return
-                                                           : event_origin::trace;
+    const auto origin =
+        tasks_[t].ret == pending::probable ? event_origin::probable_return : event_origin::trace;
     tasks_[t].ret = pending::none;
     tasks_[t].in_run = false;
     emit(event_kind::user, cpu, t, line, origin);
@@ -682,8 +695,8 @@ class trace_importer {
     const auto cpu = r.cpu;
     auto& c = cpu_[cpu];
     if (r.kind == rec::lost_events || r.kind == rec::buffer_started) {
-      gap(cpu, r.line, r.kind == rec::lost_events ? gap_kind::lost_events : gap_kind::buffer_started,
-          false);
+      gap(cpu, r.line,
+          r.kind == rec::lost_events ? gap_kind::lost_events : gap_kind::buffer_started, false);
       return;
     }
     const bool msr_event = r.kind == rec::wrmsr || r.kind == rec::rdmsr;
@@ -745,9 +758,7 @@ class trace_importer {
         s.in_run = false;
         if (t != 0) s.ret = pending::certain;
         break;
-      case rec::fpu_load:
-        s.in_run = true;
-        break;
+      case rec::fpu_load: s.in_run = true; break;
       case rec::fpu_unload:
         if (userspace_exits_ == 0 && t != 0) {  // the trace has no kvm_userspace_exit
           s.in_run = false;
@@ -764,9 +775,7 @@ class trace_importer {
         s.in_run = false;
         emit(event_kind::user, cpu, t, r.line);
         break;
-      case rec::wrmsr:
-        on_msr_write(r);
-        break;
+      case rec::wrmsr: on_msr_write(r); break;
       case rec::rdmsr:
         // KVM reads the host values when it enables virtualization on a CPU: a fallback for
         // host values no restore showed.
@@ -774,15 +783,15 @@ class trace_importer {
           static_cast<void>(learn(c.host_read, c.host_read_known, *slot, r.value));
         }
         break;
-      default:
-        break;
+      default: break;
     }
   }
 
   void map() {
     for (const auto& r : records_) {
       map_one(r);
-      if (r.kind != rec::lost_events && r.kind != rec::buffer_started) cpu_[r.cpu].fresh_gap = false;
+      if (r.kind != rec::lost_events && r.kind != rec::buffer_started)
+        cpu_[r.cpu].fresh_gap = false;
     }
   }
 
@@ -799,7 +808,8 @@ class trace_importer {
     slot_set shared_known = 0;
     for (std::uint32_t c = 0; c < cpus; ++c) {
       for (unsigned s = 0; s < msr_count; ++s) {
-        if ((cpu_[c].host_known >> s) & 1U) static_cast<void>(learn(shared, shared_known, s, cpu_[c].host[s]));
+        if ((cpu_[c].host_known >> s) & 1U)
+          static_cast<void>(learn(shared, shared_known, s, cpu_[c].host[s]));
       }
     }
     out_.host_from_trace.assign(cpus, 0);
@@ -858,7 +868,8 @@ class trace_importer {
       const auto& e = events_[i];
       const auto& task = tasks_[e.task];
       const bool task_ok = e.task == 0 || task.sim_index != idle_task;
-      if (e.cpu >= cpus || ((e.kind == event_kind::switch_to || e.kind == event_kind::migrate) && !task_ok)) {
+      if (e.cpu >= cpus ||
+          ((e.kind == event_kind::switch_to || e.kind == event_kind::migrate) && !task_ok)) {
         ++out_.stats.dropped_cpu_events;
         continue;
       }
@@ -1051,7 +1062,8 @@ struct ground_truth_comparison {
   [[nodiscard]] std::size_t unexplained() const noexcept {
     std::size_t n = 0;
     for (const auto& d : differences) {
-      if (d.reason == difference_reason::unexplained) n += d.extra + d.missing + (d.order_only ? 1 : 0);
+      if (d.reason == difference_reason::unexplained)
+        n += d.extra + d.missing + (d.order_only ? 1 : 0);
     }
     return n;
   }
@@ -1130,7 +1142,8 @@ struct ground_truth_comparison {
     const auto& w = imp.trace.expected[i];
     if (w.cpu >= cpus) continue;
     const std::size_t line = i < imp.expected_lines.size() ? imp.expected_lines[i] : 0;
-    stretch_of(w.cpu, static_cast<std::size_t>(w.before_event), true).actual.push_back({w.msr, w.value, line});
+    stretch_of(w.cpu, static_cast<std::size_t>(w.before_event), true)
+        .actual.push_back({w.msr, w.value, line});
     ++row(w.msr).actual;
     ++out.actual;
     cpu_has[w.cpu] = true;
@@ -1149,7 +1162,9 @@ struct ground_truth_comparison {
   std::sort(out.rows.begin(), out.rows.end(),
             [](const ground_truth_row& a, const ground_truth_row& b) { return a.msr < b.msr; });
 
-  auto same = [](const write_ref& a, const write_ref& b) { return a.msr == b.msr && a.value == b.value; };
+  auto same = [](const write_ref& a, const write_ref& b) {
+    return a.msr == b.msr && a.value == b.value;
+  };
   for (std::uint32_t c = 0; c < cpus; ++c) {
     for (const auto& s : st[c]) {
       if (s.actual.size() == s.predicted.size() &&
@@ -1218,7 +1233,8 @@ struct ground_truth_comparison {
             ++j;
           }
         }
-        ground_truth_difference d{reason, c, m, p.size() - common, a.size() - common, false, lo, hi};
+        ground_truth_difference d{reason, c,  m, p.size() - common, a.size() - common,
+                                  false,  lo, hi};
         if (d.extra == 0 && d.missing == 0) continue;
         any = true;
         auto& r = row(m);
@@ -1257,20 +1273,27 @@ struct ground_truth_comparison {
   o += strategy;
   o += " strategy\n";
   std::size_t w = std::max<std::size_t>(12, strategy.size());
-  o += "  " + pad("MSR", 14, false) + pad("KVM", 8, true) + "  " + pad(std::string(strategy), w, true) +
-       pad("diff", 8, true) + pad("explained", 12, true) + pad("unexplained", 14, true) + "\n";
+  o += "  " + pad("MSR", 14, false) + pad("KVM", 8, true) + "  " +
+       pad(std::string(strategy), w, true) + pad("diff", 8, true) + pad("explained", 12, true) +
+       pad("unexplained", 14, true) + "\n";
   for (const auto& r : cmp.rows) {
     o += "  " + pad(msr_text(r.msr), 14, false) + pad(std::to_string(r.actual), 8, true) + "  " +
-         pad(std::to_string(r.predicted), w, true) + pad(signed_diff(r.predicted, r.actual), 8, true) +
-         pad("+" + std::to_string(r.explained_extra) + "/-" + std::to_string(r.explained_missing), 12, true) +
-         pad("+" + std::to_string(r.unexplained_extra) + "/-" + std::to_string(r.unexplained_missing), 14, true) +
+         pad(std::to_string(r.predicted), w, true) +
+         pad(signed_diff(r.predicted, r.actual), 8, true) +
+         pad("+" + std::to_string(r.explained_extra) + "/-" + std::to_string(r.explained_missing),
+             12, true) +
+         pad("+" + std::to_string(r.unexplained_extra) + "/-" +
+                 std::to_string(r.unexplained_missing),
+             14, true) +
          "\n";
   }
   o += "  " + pad("all", 14, false) + pad(std::to_string(cmp.actual), 8, true) + "  " +
-       pad(std::to_string(cmp.predicted), w, true) + pad(signed_diff(cmp.predicted, cmp.actual), 8, true) + "\n";
+       pad(std::to_string(cmp.predicted), w, true) +
+       pad(signed_diff(cmp.predicted, cmp.actual), 8, true) + "\n";
   if (cmp.exact()) {
     o += "  difference: none. Every traced WRMSR predicted, same value, same order (";
-    o += std::to_string(cmp.actual) + " writes on " + std::to_string(cmp.cpus_with_writes) + " CPUs).\n";
+    o += std::to_string(cmp.actual) + " writes on " + std::to_string(cmp.cpus_with_writes) +
+         " CPUs).\n";
     return o;
   }
   // One line per stretch (consecutive differences share CPU, lines and reason), at most 12.
@@ -1291,15 +1314,16 @@ struct ground_truth_comparison {
       if (e.order_only) {
         per_msr += " same writes in another order";
       } else {
-        per_msr += " " + msr_text(e.msr) + " +" + std::to_string(e.extra) + "/-" + std::to_string(e.missing);
+        per_msr += " " + msr_text(e.msr) + " +" + std::to_string(e.extra) + "/-" +
+                   std::to_string(e.missing);
       }
     }
     ++stretches;
     if (shown < 12) {
       ++shown;
-      o += "    " + pad(std::string(to_string(d.reason)), 16, false) + "CPU " + std::to_string(d.cpu) +
-           "  +" + std::to_string(extra) + "/-" + std::to_string(missing) + "  trace lines " +
-           std::to_string(d.first_line) + "-" + std::to_string(d.last_line);
+      o += "    " + pad(std::string(to_string(d.reason)), 16, false) + "CPU " +
+           std::to_string(d.cpu) + "  +" + std::to_string(extra) + "/-" + std::to_string(missing) +
+           "  trace lines " + std::to_string(d.first_line) + "-" + std::to_string(d.last_line);
       if (d.reason == difference_reason::gap) {
         for (const auto& g : imp.gaps) {
           if (g.cpu == d.cpu && g.line + 1 >= d.first_line && g.line <= d.last_line + 1) {
@@ -1332,9 +1356,9 @@ struct ground_truth_comparison {
 
 /// A strategy's run on an imported trace and its comparison with the trace's ground truth.
 struct ground_truth_check {
-  run_result run;                    ///< the run (with every write recorded)
+  run_result run;  ///< the run (with every write recorded)
   ground_truth_comparison comparison;
-  std::string block;                 ///< format_ground_truth() of the comparison
+  std::string block;  ///< format_ground_truth() of the comparison
 };
 
 /// Runs `imp.trace` under `s` (user-return: what KVM VMX/SVM does) with every write recorded and

@@ -4,8 +4,9 @@
 // Three tools print tracepoints as text, each line a task, a CPU, a timestamp, an event name and
 // the event's payload:
 //
-//     ftrace / trace-cmd:  <comm>-<tid> [(<tgid>)] [<cpu>] [<flags>] <secs>.<frac>: <event>: <payload>
-//     perf script:         <comm> [<pid>/]<tid> [<cpu>] <secs>.<frac>: <system>:<event>: <payload>
+//     ftrace / trace-cmd:  <comm>-<tid> [(<tgid>)] [<cpu>] [<flags>] <secs>.<frac>: <event>:
+//     <payload> perf script:         <comm> [<pid>/]<tid> [<cpu>] <secs>.<frac>: <system>:<event>:
+//     <payload>
 //
 // Task names may hold spaces, dashes, slashes and colons ("CPU 0/KVM", "kworker/1:0", "<...>"),
 // so a line is anchored on the first "[<digits>]" that is followed by a timestamp, and the task
@@ -92,8 +93,8 @@ struct trace_line {
   std::string_view event;    ///< "kvm_exit"
   std::string_view payload;  ///< the rest of the line, trimmed
   line_form form = line_form::comm_dash_tid;
-  bool tgid_column = false;  ///< ftrace's "(tgid)" column was present
-  bool flags_column = false; ///< a latency-flags column ("d..2." / "....") was present
+  bool tgid_column = false;   ///< ftrace's "(tgid)" column was present
+  bool flags_column = false;  ///< a latency-flags column ("d..2." / "....") was present
 };
 
 /// A timestamp token: "<digits>[.<digits>]:".
@@ -165,8 +166,7 @@ inline bool parse_task_column(std::string_view t, trace_line& out) noexcept {
 /// Parses the common part of an event line. False for anything else (headers, comments,
 /// function-graph output, lines without a CPU column).
 inline bool parse_trace_line(std::string_view line, trace_line& out) noexcept {
-  for (std::size_t lb = line.find('['); lb != std::string_view::npos;
-       lb = line.find('[', lb + 1)) {
+  for (std::size_t lb = line.find('['); lb != std::string_view::npos; lb = line.find('[', lb + 1)) {
     auto cpu_digits = leading_digits(line.substr(lb + 1));
     std::size_t rb = lb + 1 + cpu_digits.size();
     if (cpu_digits.empty() || rb >= line.size() || line[rb] != ']') continue;
@@ -265,8 +265,9 @@ inline bool parse_kvm_entry(std::string_view p, kvm_entry_payload& out) noexcept
 /// kvm:kvm_exit, every historical payload:
 ///   "reason EXTERNAL_INTERRUPT rip 0x... info 0 800000ec"                     (to v5.6)
 ///   "vcpu 1 reason HLT rip 0x... info 0 0"                                     (v5.7 - v5.9)
-///   "vcpu 1 reason EPT_VIOLATION rip 0x... info1 0x... info2 0x... intr_info 0x... error_code 0x..."
-///   "reason EPT_MISCONFIG rip 0x... [func+0x..] info 0 0"                      (plugin, no vcpu)
+///   "vcpu 1 reason EPT_VIOLATION rip 0x... info1 0x... info2 0x... intr_info 0x... error_code
+///   0x..." "reason EPT_MISCONFIG rip 0x... [func+0x..] info 0 0"                      (plugin, no
+///   vcpu)
 /// VMX reasons are upper case, possibly followed by flags ("FAILED_VMENTRY"); SVM reasons are
 /// lower case in the kernel's form ("npf", "hlt") and "EXIT_NPF" in the plugin's.
 struct kvm_exit_payload {
@@ -341,7 +342,8 @@ struct sched_switch_payload {
 };
 
 /// "comm:tid" with the tid after the last ':' (names like "kworker/1:0" hold colons).
-inline bool split_comm_colon_tid(std::string_view s, std::string_view& comm, std::uint32_t& tid) noexcept {
+inline bool split_comm_colon_tid(std::string_view s, std::string_view& comm,
+                                 std::uint32_t& tid) noexcept {
   s = trim(s);
   auto c = s.rfind(':');
   if (c == std::string_view::npos) return false;
