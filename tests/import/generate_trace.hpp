@@ -28,7 +28,8 @@ inline std::string generate_kvm_trace(std::size_t target) {
   };
   const char* host_lstar = "ffffffffa7a00080";
   const char* guest_lstar = "ffffffff9c600080";
-  for (unsigned iter = 0; lines < target; ++iter) {
+  unsigned iter = 0;
+  while (lines < target) {
     for (std::uint32_t cpu = 0; cpu < 4; ++cpu) {
       const unsigned vcpu = (cpu + 1) % 4;  // guest TSC_AUX != host TSC_AUX
       const unsigned tid = 5000 + vcpu;
@@ -69,6 +70,7 @@ inline std::string generate_kvm_trace(std::size_t target) {
       line(cpu, comm, tid, t += dt, "write_msr", std::string("c0000082, value ") + host_lstar);
       line(cpu, comm, tid, t += dt, "write_msr", "c0000103, value " + std::to_string(cpu));
     }
+    ++iter;
   }
   return out;
 }
