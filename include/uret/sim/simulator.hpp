@@ -115,6 +115,10 @@ class simulator {
     for (std::uint32_t c = 0; c < setup_.cpus; ++c) {
       static_cast<void>(table_.cpu_online(cpu_id{c}));
       cpu_[c].virt = true;
+      // Give the mock's one-entry fault list its capacity now (inject and consume a fault), so
+      // a fault event never allocates.
+      hw_.fail_next_write(cpu_id{c}, slot_msrs[0]);
+      static_cast<void>(hw_.write(cpu_id{c}, slot_msrs[0], setup_.host[c][0]));
     }
     for (std::uint32_t c = 0; c < setup_.cpus; ++c) {
       const auto st0 = hw_.stats(cpu_id{c});

@@ -228,6 +228,7 @@ class generator {
     thr_early_ = thr(p.early_fail_rate);
     thr_zero_ = thr(p.early_fail_rate + p.zero_step_rate);
     for (std::uint32_t c = 0; c < setup_.cpus; ++c) {
+      local_[c].reserve(setup_.tasks.size());  // migrations never allocate
       for (std::uint32_t t = 0; t < setup_.tasks.size(); ++t) {
         if (setup_.tasks[t].cpu == c) local_[c].push_back(t);
       }
