@@ -111,29 +111,31 @@ enum class errc : std::uint8_t {
 
 /// A short English description of `e`, e.g. "MSR faulted (#GP)".
 [[nodiscard]] constexpr std::string_view to_string(errc e) noexcept {
+  // Literals with their length: no strlen at run time, even unoptimised and freestanding.
+  using namespace std::string_view_literals;
   switch (e) {
-    case errc::msr_fault: return "MSR faulted (#GP)";
-    case errc::no_such_cpu: return "no such CPU (or msr driver not loaded)";
-    case errc::not_permitted: return "MSR access not permitted";
-    case errc::io_error: return "MSR access I/O error";
-    case errc::cpu_out_of_range: return "CPU number out of range";
-    case errc::cpu_offline: return "CPU not online (call cpu_online first)";
-    case errc::slot_out_of_range: return "slot out of range";
-    case errc::slot_not_added: return "slot never added";
-    case errc::table_full: return "slot table full";
-    case errc::duplicate_msr: return "MSR already added";
-    case errc::unknown_msr: return "MSR has no slot";
-    case errc::table_in_use: return "slots cannot be added once a CPU is online";
+    case errc::msr_fault: return "MSR faulted (#GP)"sv;
+    case errc::no_such_cpu: return "no such CPU (or msr driver not loaded)"sv;
+    case errc::not_permitted: return "MSR access not permitted"sv;
+    case errc::io_error: return "MSR access I/O error"sv;
+    case errc::cpu_out_of_range: return "CPU number out of range"sv;
+    case errc::cpu_offline: return "CPU not online (call cpu_online first)"sv;
+    case errc::slot_out_of_range: return "slot out of range"sv;
+    case errc::slot_not_added: return "slot never added"sv;
+    case errc::table_full: return "slot table full"sv;
+    case errc::duplicate_msr: return "MSR already added"sv;
+    case errc::unknown_msr: return "MSR has no slot"sv;
+    case errc::table_in_use: return "slots cannot be added once a CPU is online"sv;
     case errc::guest_value_loaded:
-      return "guest values loaded: restore before capturing host values";
-    case errc::value_unknown: return "hardware value unknown";
-    case errc::interrupted: return "restore ran during the write; hardware holds the host value";
-    case errc::already_registered: return "notifier already registered";
-    case errc::not_registered: return "notifier not registered";
-    case errc::invalid_argument: return "invalid argument";
-    case errc::busy: return "notifier chain busy (re-entrant fire)";
+      return "guest values loaded: restore before capturing host values"sv;
+    case errc::value_unknown: return "hardware value unknown"sv;
+    case errc::interrupted: return "restore ran during the write; hardware holds the host value"sv;
+    case errc::already_registered: return "notifier already registered"sv;
+    case errc::not_registered: return "notifier not registered"sv;
+    case errc::invalid_argument: return "invalid argument"sv;
+    case errc::busy: return "notifier chain busy (re-entrant fire)"sv;
   }
-  return "unknown error";
+  return "unknown error"sv;
 }
 
 /// Either a `T` or an `errc`. `T` must be trivially copyable (MSR values, slot numbers).

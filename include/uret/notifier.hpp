@@ -52,7 +52,7 @@ class notifier_chain {
 
  public:
   /// A chain for CPUs 0 .. cpus-1 (cpus is clamped to 1 .. MaxCpus).
-  explicit notifier_chain(std::size_t cpus = MaxCpus) noexcept
+  constexpr explicit notifier_chain(std::size_t cpus = MaxCpus) noexcept
       : cpus_(cpus == 0 ? 1 : (cpus > MaxCpus ? MaxCpus : cpus)) {}
   notifier_chain(const notifier_chain&) = delete;
   notifier_chain& operator=(const notifier_chain&) = delete;

@@ -65,7 +65,7 @@ class slot_table {
 
   /// A table over `backend` for CPUs 0 .. cpus-1 (clamped to 1 .. MaxCpus), registering its
   /// per-CPU notifiers on `chain`. Both must outlive the table; the table does not move.
-  slot_table(Backend& backend, chain_type& chain, std::size_t cpus = MaxCpus) noexcept
+  constexpr slot_table(Backend& backend, chain_type& chain, std::size_t cpus = MaxCpus) noexcept
       : backend_(backend), chain_(chain), cpus_(cpus == 0 ? 1 : (cpus > MaxCpus ? MaxCpus : cpus)) {
     for (auto& r : cpu_) {
       r.node.on_user_return = &slot_table::notifier_callback;
