@@ -218,6 +218,11 @@ TEST_CASE("unparsed lines are counted and shown, never fatal", "[import]") {
   CHECK(imp.stats.ignored == 1);  // kvm_mmio
   CHECK(events(imp) == lines{"switch 0 CPU_0/KVM-4321", "enter 0", "exit 0"});
   CHECK(uret::sim::parse_replay(imp.replay).ok());
+  const auto summary = uret::sim::format_import_summary(imp, "unparsed.txt");
+  CHECK(summary.find("uret-sim import: unparsed.txt: 11 lines, 2 parsed, 1 ignored, 6 unparsed;") ==
+        0);
+  CHECK(summary.find("  unparsed line 4: this line is not a trace line\n") != std::string::npos);
+  CHECK(summary.find("  ... and 3 more unparsed lines\n") != std::string::npos);
 }
 
 TEST_CASE("CRLF line ends import like LF", "[import]") {

@@ -66,23 +66,6 @@ std::optional<uret::sim::strategy> strategy_named(std::string_view name) {
   return std::nullopt;
 }
 
-void print_summary(const uret::sim::imported_trace& imp, const std::string& file) {
-  const auto& st = imp.stats;
-  std::fprintf(stderr,
-               "uret-sim import: %s: %zu lines, %zu parsed, %zu ignored, %zu unparsed; %zu events "
-               "on %u CPUs, %zu tasks, %zu gaps, %zu expect-wrmsr\n",
-               file.c_str(), st.lines, st.parsed, st.ignored, st.unparsed, st.events,
-               imp.trace.setup.cpus, imp.trace.setup.tasks.size(), st.gaps,
-               imp.trace.expected.size());
-  for (const auto& u : st.first_unparsed) {
-    std::fprintf(stderr, "  unparsed line %zu: %s\n", u.line, u.text.c_str());
-  }
-  if (st.unparsed > st.first_unparsed.size()) {
-    std::fprintf(stderr, "  ... and %zu more unparsed lines\n",
-                 st.unparsed - st.first_unparsed.size());
-  }
-}
-
 void print_stats(const uret::sim::imported_trace& imp, std::size_t bytes) {
   const auto& st = imp.stats;
   const double secs = st.seconds > 0 ? st.seconds : 1e-9;
@@ -185,7 +168,7 @@ int import_command(int argc, char** argv) {
                  out.empty() ? "standard output" : out.c_str());
     return 1;
   }
-  print_summary(imp, file);
+  std::fputs(uret::sim::format_import_summary(imp, file).c_str(), stderr);
   if (stats) print_stats(imp, text.size());
   if (!check) return 0;
   if (!imp.has_ground_truth()) {

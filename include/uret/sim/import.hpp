@@ -1002,6 +1002,32 @@ class trace_importer {
   return detail::trace_importer(options).run(text);
 }
 
+/// The import summary `uret-sim import` and `uret-bench --trace` print (on stderr): one line of
+/// counts, then each kept unparsed line with its number.
+///
+///     uret-sim import: host.trace: 86 lines, 70 parsed, 4 ignored, 0 unparsed; 38 events on 4
+///     CPUs, 4 tasks, 0 gaps, 18 expect-wrmsr
+[[nodiscard]] inline std::string format_import_summary(const imported_trace& imp,
+                                                       std::string_view source) {
+  const auto& st = imp.stats;
+  std::string o = "uret-sim import: ";
+  o += source;
+  o += ": " + std::to_string(st.lines) + " lines, " + std::to_string(st.parsed) + " parsed, " +
+       std::to_string(st.ignored) + " ignored, " + std::to_string(st.unparsed) + " unparsed; " +
+       std::to_string(st.events) + " events on " + std::to_string(imp.trace.setup.cpus) +
+       " CPUs, " + std::to_string(imp.trace.setup.tasks.size()) + " tasks, " +
+       std::to_string(st.gaps) + " gaps, " + std::to_string(imp.trace.expected.size()) +
+       " expect-wrmsr\n";
+  for (const auto& u : st.first_unparsed) {
+    o += "  unparsed line " + std::to_string(u.line) + ": " + u.text + "\n";
+  }
+  if (st.unparsed > st.first_unparsed.size()) {
+    o += "  ... and " + std::to_string(st.unparsed - st.first_unparsed.size()) +
+         " more unparsed lines\n";
+  }
+  return o;
+}
+
 // ---- ground truth ---------------------------------------------------------------------------
 
 /// Why predicted and traced writes differ in one stretch of one CPU's events.
