@@ -160,20 +160,11 @@ class slot_table {
     value_pair& v = r.values[slot];
     value = (value & mask) | (v.host & ~mask);
     const mask_t bit = static_cast<mask_t>(mask_t{1} << slot);
-    if (value == v.curr && (r.unknown & bit) == 0) {
+    if (value == v.curr && (r.unknown & bit) == 0) [[likely]] {
       ++r.stats.skipped;
       return {};
     }
-    const bool was_dirty = (r.dirty & bit) != 0;
-    const result<void> w = backend_.write(cpu, msrs_[slot], value);
-    if (!w) return w.error();
-    ++r.stats.writes;
-    // Only a restore clears a dirty bit; if one ran between our WRMSR and here (a
-    // virtualization disable from interrupt context), it wrote `host` after our value.
-    if (was_dirty && (r.dirty & bit) == 0) [[unlikely]]
-      return errc::interrupted;
-    cache(r, cpu, slot, value);
-    return {};
+    return write_and_cache(r, cpu, slot, value);
   }
 
   /// "Set cached without write" (kvm_user_return_msr_update_cache(), v6.16): record that the
@@ -348,16 +339,34 @@ class slot_table {
     if (!r.node.registered()) static_cast<void>(chain_.register_notifier(cpu, r.node));
   }
 
+  // set()'s write path, out of line so the common no-write path stays small.
+  [[gnu::noinline]] result<void> write_and_cache(per_cpu& r, cpu_id cpu, unsigned slot,
+                                                 std::uint64_t value) noexcept {
+    const mask_t bit = static_cast<mask_t>(mask_t{1} << slot);
+    const bool was_dirty = (r.dirty & bit) != 0;
+    const result<void> w = backend_.write(cpu, msrs_[slot], value);
+    if (!w) return w.error();
+    ++r.stats.writes;
+    // Only a restore clears a dirty bit; if one ran between our WRMSR and here (a
+    // virtualization disable from interrupt context), it wrote `host` after our value.
+    if (was_dirty && (r.dirty & bit) == 0) [[unlikely]]
+      return errc::interrupted;
+    cache(r, cpu, slot, value);
+    return {};
+  }
+
   void cache(per_cpu& r, cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
     const mask_t bit = static_cast<mask_t>(mask_t{1} << slot);
+    const mask_t differs = static_cast<mask_t>(mask_t{value != r.values[slot].host} << slot);
     r.values[slot].curr = value;
     r.unknown = static_cast<mask_t>(r.unknown & ~bit);
-    if (value != r.values[slot].host) {
-      r.dirty = static_cast<mask_t>(r.dirty | bit);
-    } else {
-      r.dirty = static_cast<mask_t>(r.dirty & ~bit);
-    }
-    register_restore(r, cpu);
+    r.dirty = static_cast<mask_t>((r.dirty & ~bit) | differs);
+    if (!r.node.registered()) [[unlikely]]
+      register_slow(r, cpu);
+  }
+
+  [[gnu::noinline]] void register_slow(per_cpu& r, cpu_id cpu) noexcept {
+    static_cast<void>(chain_.register_notifier(cpu, r.node));
   }
 
   void mark_unknown(per_cpu& r, cpu_id cpu, mask_t bits) noexcept {
@@ -369,21 +378,27 @@ class slot_table {
   result<void> restore(per_cpu& r, cpu_id cpu) noexcept {
     if (r.node.registered()) static_cast<void>(chain_.unregister(r.node));
     result<void> first_error;
+    mask_t done = 0;
+    std::uint64_t writes = 0;
     for (mask_t todo = r.dirty; todo != 0; todo = static_cast<mask_t>(todo & (todo - 1))) {
       const auto slot = static_cast<unsigned>(std::countr_zero(todo));
-      const mask_t bit = static_cast<mask_t>(mask_t{1} << slot);
       value_pair& v = r.values[slot];
       const result<void> w = backend_.write(cpu, msrs_[slot], v.host);
-      if (!w) {
+      if (!w) [[unlikely]] {
         if (first_error) first_error = w;
         continue;
       }
-      ++r.stats.writes;
       v.curr = v.host;
-      r.dirty = static_cast<mask_t>(r.dirty & ~bit);
-      r.unknown = static_cast<mask_t>(r.unknown & ~bit);
+      done = static_cast<mask_t>(done | (mask_t{1} << slot));
+      ++writes;
     }
-    if (r.dirty != 0) register_restore(r, cpu);
+    // Only a nested drop() can run inside the loop (from a write), and it finds nothing
+    // registered, so the masks can be settled once, after the walk.
+    r.stats.writes += writes;
+    r.dirty = static_cast<mask_t>(r.dirty & ~done);
+    r.unknown = static_cast<mask_t>(r.unknown & ~done);
+    if (r.dirty != 0) [[unlikely]]
+      register_restore(r, cpu);
     return first_error;
   }
 
