@@ -25,8 +25,8 @@ using uret::cpu_id;
 
 void print_write(void*, cpu_id cpu, uret::msr_index msr, std::uint64_t value) noexcept {
   const std::string_view n = uret::msr_name(msr);
-  std::printf("      WRMSR cpu %u %-12.*s <- %#llx\n", cpu.value, static_cast<int>(n.size()), n.data(),
-              static_cast<unsigned long long>(value));
+  std::printf("      WRMSR cpu %u %-12.*s <- %#llx\n", cpu.value, static_cast<int>(n.size()),
+              n.data(), static_cast<unsigned long long>(value));
 }
 
 const char* name(sim::exit_outcome o) {
@@ -64,9 +64,9 @@ int main() {
     bool to_user_space;
   };
   constexpr round rounds[] = {
-      {sim::exit_outcome::real, false},       {sim::exit_outcome::real, false},
-      {sim::exit_outcome::real, true},        {sim::exit_outcome::early_fail, false},
-      {sim::exit_outcome::zero_step, true},   {sim::exit_outcome::early_fail, true},
+      {sim::exit_outcome::real, false},     {sim::exit_outcome::real, false},
+      {sim::exit_outcome::real, true},      {sim::exit_outcome::early_fail, false},
+      {sim::exit_outcome::zero_step, true}, {sim::exit_outcome::early_fail, true},
   };
 
   std::printf("TD vCPU on CPU %u: the run loop\n", cpu.value);

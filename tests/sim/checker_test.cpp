@@ -27,7 +27,7 @@ TEST_CASE("a state invariant counts once per incident", "[sim/checker]") {
   chk.expect_state(sim::invariant::i2, 1, 4, false, 1, 0);  // still wrong: same incident
   chk.expect_state(sim::invariant::i2, 1, 5, false, 7, 8);  // another slot
   chk.begin_event(12, sim::ev::user(1));
-  chk.expect_state(sim::invariant::i2, 1, 4, true, 0, 0);   // healed
+  chk.expect_state(sim::invariant::i2, 1, 4, true, 0, 0);  // healed
   chk.begin_event(13, sim::ev::enter(1));
   chk.expect_state(sim::invariant::i2, 1, 4, false, 1, 0);  // a new incident
   REQUIRE(chk.count() == 3);
@@ -47,7 +47,8 @@ TEST_CASE("an event invariant counts every failure", "[sim/checker]") {
   REQUIRE(chk.count() == 2);
 }
 
-TEST_CASE("describe names the event, the invariant, the CPU, the MSR and both values", "[sim/checker]") {
+TEST_CASE("describe names the event, the invariant, the CPU, the MSR and both values",
+          "[sim/checker]") {
   sim::violation v;
   v.index = 12;
   v.ev = sim::ev::enter(3);
@@ -56,7 +57,8 @@ TEST_CASE("describe names the event, the invariant, the CPU, the MSR and both va
   v.slot = sim::slots::tsc_aux;
   v.expected = 0;
   v.actual = 3;
-  REQUIRE(sim::describe(v) == "event 12 (enter 3): G on CPU 3, TSC_AUX: guest needs 0x0, hardware 0x3");
+  REQUIRE(sim::describe(v) ==
+          "event 12 (enter 3): G on CPU 3, TSC_AUX: guest needs 0x0, hardware 0x3");
   v.inv = sim::invariant::i3;
   v.slot = sim::no_slot;
   REQUIRE(sim::describe(v).find("still registered") != std::string::npos);

@@ -35,11 +35,13 @@ sim::trace decode(const std::uint8_t* data, std::size_t size) {
   t.setup = sim::make_setup(1U + r.next() % 4U);
   const std::uint32_t cpus = t.setup.cpus;
   const unsigned ntasks = 1U + r.next() % 6U;
-  constexpr sim::task_kind kinds[] = {sim::task_kind::vmx,  sim::task_kind::svm,  sim::task_kind::sev_es,
-                                      sim::task_kind::tdx,  sim::task_kind::user, sim::task_kind::kernel};
+  constexpr sim::task_kind kinds[] = {sim::task_kind::vmx,    sim::task_kind::svm,
+                                      sim::task_kind::sev_es, sim::task_kind::tdx,
+                                      sim::task_kind::user,   sim::task_kind::kernel};
   for (unsigned i = 0; i < ntasks; ++i) {
     const std::uint8_t b = r.next();
-    const std::uint32_t id = sim::add_task(t.setup, "t" + std::to_string(i), kinds[b % 6], b / 6U % cpus);
+    const std::uint32_t id =
+        sim::add_task(t.setup, "t" + std::to_string(i), kinds[b % 6], b / 6U % cpus);
     if (!sim::is_vcpu(t.setup.tasks[id].kind)) continue;
     const std::uint8_t g = r.next();
     for (unsigned s = 0; s < sim::msr_count; ++s) {
@@ -57,19 +59,28 @@ sim::trace decode(const std::uint8_t* data, std::size_t size) {
     const std::uint8_t c = r.next();
     const std::uint32_t cpu = b / 16U % cpus;
     switch (b % 16U) {
-      case 0: case 1: case 2: t.events.push_back(sim::ev::enter(cpu)); break;
-      case 3: case 4: case 5:
-        t.events.push_back(sim::ev::exit(cpu, static_cast<sim::exit_outcome>(c % 3U)));
-        break;
-      case 6: case 7: case 8: {
+      case 0:
+      case 1:
+      case 2: t.events.push_back(sim::ev::enter(cpu)); break;
+      case 3:
+      case 4:
+      case 5: t.events.push_back(sim::ev::exit(cpu, static_cast<sim::exit_outcome>(c % 3U))); break;
+      case 6:
+      case 7:
+      case 8: {
         const unsigned task = c % (ntasks + 1U);
         t.events.push_back(sim::ev::switch_to(cpu, task == ntasks ? sim::idle_task : task));
         break;
       }
-      case 9: case 10: t.events.push_back(sim::ev::user(cpu)); break;
+      case 9:
+      case 10: t.events.push_back(sim::ev::user(cpu)); break;
       case 11: t.events.push_back(sim::ev::migrate(c % ntasks, cpu)); break;
-      case 12: t.events.push_back(sim::ev::disable(cpu, static_cast<sim::disable_when>(c % 3U))); break;
-      case 13: t.events.push_back((c & 1U) != 0 ? sim::ev::online(cpu) : sim::ev::offline(cpu)); break;
+      case 12:
+        t.events.push_back(sim::ev::disable(cpu, static_cast<sim::disable_when>(c % 3U)));
+        break;
+      case 13:
+        t.events.push_back((c & 1U) != 0 ? sim::ev::online(cpu) : sim::ev::offline(cpu));
+        break;
       case 14: t.events.push_back(sim::ev::unknown(cpu)); break;
       default: t.events.push_back(sim::ev::fault(cpu, c % sim::msr_count)); break;
     }
@@ -77,9 +88,11 @@ sim::trace decode(const std::uint8_t* data, std::size_t size) {
   return t;
 }
 
-[[noreturn]] void fail(const char* what, const sim::trace& t, sim::strategy s, const sim::run_result& r) {
+[[noreturn]] void fail(const char* what, const sim::trace& t, sim::strategy s,
+                       const sim::run_result& r) {
   std::fprintf(stderr, "sim fuzz: %s under %s\n", what, std::string(sim::to_string(s)).c_str());
-  for (const sim::violation& v : r.reports) std::fprintf(stderr, "  %s\n", sim::describe(v).c_str());
+  for (const sim::violation& v : r.reports)
+    std::fprintf(stderr, "  %s\n", sim::describe(v).c_str());
   std::fprintf(stderr, "wrmsr %llu oracle %llu\n%s", static_cast<unsigned long long>(r.wrmsr),
                static_cast<unsigned long long>(r.oracle_wrmsr), sim::write_replay(t).c_str());
   __builtin_trap();

@@ -18,10 +18,12 @@ std::uint64_t price(const sim::setup& s, std::initializer_list<sim::event> event
 TEST_CASE("VMX: write what differs before entry, and back before user mode", "[sim/oracle]") {
   sim::setup s = sim::make_setup(2);
   sim::add_task(s, "vm", sim::task_kind::vmx, 1);  // guest LSTAR and TSC_AUX (0) differ on CPU 1
-  REQUIRE(price(s, {ev::switch_to(1, 0), ev::enter(1), ev::exit(1), ev::enter(1), ev::exit(1)}) == 2);
+  REQUIRE(price(s, {ev::switch_to(1, 0), ev::enter(1), ev::exit(1), ev::enter(1), ev::exit(1)}) ==
+          2);
   REQUIRE(price(s, {ev::switch_to(1, 0), ev::enter(1), ev::exit(1), ev::user(1)}) == 4);
-  REQUIRE(price(s, {ev::switch_to(1, 0), ev::enter(1), ev::exit(1), ev::switch_to(1, sim::idle_task),
-                    ev::switch_to(1, 0), ev::enter(1), ev::exit(1), ev::user(1)}) == 4);
+  REQUIRE(
+      price(s, {ev::switch_to(1, 0), ev::enter(1), ev::exit(1), ev::switch_to(1, sim::idle_task),
+                ev::switch_to(1, 0), ev::enter(1), ev::exit(1), ev::user(1)}) == 4);
 }
 
 TEST_CASE("guest values equal to host cost nothing", "[sim/oracle]") {
@@ -55,9 +57,9 @@ TEST_CASE("SEV-ES: #VMEXIT restores the value from before the entry", "[sim/orac
 TEST_CASE("a CPU coming up has host values, ignored events cost nothing", "[sim/oracle]") {
   sim::setup s = sim::make_setup(2);
   sim::add_task(s, "vm", sim::task_kind::vmx, 1);
-  REQUIRE(price(s, {ev::switch_to(1, 0), ev::enter(1), ev::exit(1), ev::switch_to(1, sim::idle_task),
-                    ev::offline(1), ev::online(1), ev::user(1), ev::enter(1), ev::disable(1),
-                    ev::unknown(1), ev::fault(1, 0)}) == 2);
+  REQUIRE(price(s, {ev::switch_to(1, 0), ev::enter(1), ev::exit(1),
+                    ev::switch_to(1, sim::idle_task), ev::offline(1), ev::online(1), ev::user(1),
+                    ev::enter(1), ev::disable(1), ev::unknown(1), ev::fault(1, 0)}) == 2);
 }
 
 TEST_CASE("the oracle fed step by step equals oracle_writes", "[sim/oracle]") {

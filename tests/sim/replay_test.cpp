@@ -19,7 +19,8 @@ void require_equal(const sim::trace& a, const sim::trace& b) {
     REQUIRE(a.setup.tasks[i].name == b.setup.tasks[i].name);
     REQUIRE(a.setup.tasks[i].kind == b.setup.tasks[i].kind);
     REQUIRE(a.setup.tasks[i].cpu == b.setup.tasks[i].cpu);
-    if (sim::is_vcpu(a.setup.tasks[i].kind)) REQUIRE(a.setup.tasks[i].guest == b.setup.tasks[i].guest);
+    if (sim::is_vcpu(a.setup.tasks[i].kind))
+      REQUIRE(a.setup.tasks[i].guest == b.setup.tasks[i].guest);
   }
   REQUIRE(a.events == b.events);
   REQUIRE(a.expected.size() == b.expected.size());
@@ -105,31 +106,43 @@ TEST_CASE("generated traces survive a round trip", "[sim/replay]") {
 
 TEST_CASE("every bad line is reported with its number, the rest is kept", "[sim/replay]") {
   const sim::parse_result p = sim::parse_replay(
-      "uret-replay 1\n"                  // 1
-      "switch 0 idle\n"                  // 2: before cpus
-      "cpus 2\n"                         // 3
-      "cpus 3\n"                         // 4: twice
-      "vcpu a vmx 5\n"                   // 5: CPU out of range
-      "vcpu a kvm\n"                     // 6: bad kind
-      "vcpu b vmx\n"                     // 7: ok
-      "task b user\n"                    // 8: name taken
-      "task idle kernel\n"               // 9: reserved
-      "guest b FOO=1\n"                  // 10: unknown MSR
-      "guest b LSTAR=zz\n"               // 11: bad value
-      "guest nobody LSTAR=1\n"           // 12: unknown task
-      "enter 2\n"                        // 13: CPU out of range
-      "exit 0 sideways\n"                // 14: bad outcome
-      "disable 0 later\n"                // 15: bad timing
-      "fault 0 KERNEL_GS_BASE\n"         // 16: not simulated
-      "frobnicate 0\n"                   // 17: unknown item
-      "user\n"                           // 18: missing CPU
-      "switch 0 \"unterminated\n"        // 19
-      "enter 0\n");                      // 20: ok
-  for (const auto& [line, text] : std::initializer_list<std::pair<std::size_t, const char*>>{
-           {2, "must come before"}, {4, "twice"}, {5, "below cpus"}, {6, "vcpu kind"},
-           {8, "taken"}, {9, "taken"}, {10, "not a simulated MSR"}, {11, "bad value"},
-           {12, "unknown task"}, {13, "below cpus"}, {14, "outcome"}, {15, "timing"},
-           {16, "not a simulated MSR"}, {17, "unknown item"}, {18, "usage"}, {19, "quote"}}) {
+      "uret-replay 1\n"            // 1
+      "switch 0 idle\n"            // 2: before cpus
+      "cpus 2\n"                   // 3
+      "cpus 3\n"                   // 4: twice
+      "vcpu a vmx 5\n"             // 5: CPU out of range
+      "vcpu a kvm\n"               // 6: bad kind
+      "vcpu b vmx\n"               // 7: ok
+      "task b user\n"              // 8: name taken
+      "task idle kernel\n"         // 9: reserved
+      "guest b FOO=1\n"            // 10: unknown MSR
+      "guest b LSTAR=zz\n"         // 11: bad value
+      "guest nobody LSTAR=1\n"     // 12: unknown task
+      "enter 2\n"                  // 13: CPU out of range
+      "exit 0 sideways\n"          // 14: bad outcome
+      "disable 0 later\n"          // 15: bad timing
+      "fault 0 KERNEL_GS_BASE\n"   // 16: not simulated
+      "frobnicate 0\n"             // 17: unknown item
+      "user\n"                     // 18: missing CPU
+      "switch 0 \"unterminated\n"  // 19
+      "enter 0\n");                // 20: ok
+  for (const auto& [line, text] :
+       std::initializer_list<std::pair<std::size_t, const char*>>{{2, "must come before"},
+                                                                  {4, "twice"},
+                                                                  {5, "below cpus"},
+                                                                  {6, "vcpu kind"},
+                                                                  {8, "taken"},
+                                                                  {9, "taken"},
+                                                                  {10, "not a simulated MSR"},
+                                                                  {11, "bad value"},
+                                                                  {12, "unknown task"},
+                                                                  {13, "below cpus"},
+                                                                  {14, "outcome"},
+                                                                  {15, "timing"},
+                                                                  {16, "not a simulated MSR"},
+                                                                  {17, "unknown item"},
+                                                                  {18, "usage"},
+                                                                  {19, "quote"}}) {
     INFO(line << ": " << text);
     REQUIRE(has_error(p, line, text));
   }
@@ -163,8 +176,10 @@ TEST_CASE("format_event writes one replay line", "[sim/replay]") {
   sim::add_task(s, "CPU 0/KVM", sim::task_kind::vmx, 0);
   REQUIRE(sim::format_event(sim::ev::switch_to(0, 0), s) == "switch 0 \"CPU 0/KVM\"");
   REQUIRE(sim::format_event(sim::ev::exit(0), s) == "exit 0");
-  REQUIRE(sim::format_event(sim::ev::exit(0, sim::exit_outcome::early_fail), s) == "exit 0 early-fail");
-  REQUIRE(sim::format_event(sim::ev::disable(0, sim::disable_when::mid_write), s) == "disable 0 mid-write");
+  REQUIRE(sim::format_event(sim::ev::exit(0, sim::exit_outcome::early_fail), s) ==
+          "exit 0 early-fail");
+  REQUIRE(sim::format_event(sim::ev::disable(0, sim::disable_when::mid_write), s) ==
+          "disable 0 mid-write");
   REQUIRE(sim::format_event(sim::ev::fault(0, sim::slots::efer), s) == "fault 0 EFER");
   REQUIRE(sim::format_event(sim::ev::migrate(0, 0), s) == "migrate \"CPU 0/KVM\" 0");
 }

@@ -39,9 +39,12 @@ const sim::violation* find(const sim::run_result& r, sim::invariant i, unsigned 
   return nullptr;
 }
 
-constexpr sim::strategy correct_tdx[] = {
-    sim::strategy::tdx_set_before_entry, sim::strategy::tdx_invalidate, sim::strategy::tdx_may_clobber,
-    sim::strategy::eager, sim::strategy::run_loop, sim::strategy::ctxsw};
+constexpr sim::strategy correct_tdx[] = {sim::strategy::tdx_set_before_entry,
+                                         sim::strategy::tdx_invalidate,
+                                         sim::strategy::tdx_may_clobber,
+                                         sim::strategy::eager,
+                                         sim::strategy::run_loop,
+                                         sim::strategy::ctxsw};
 
 void require_clean_under_every_correct_strategy(const sim::trace& t) {
   for (sim::strategy s : sim::all_strategies) {
@@ -86,7 +89,8 @@ TEST_CASE("the same on CPU 0: user mode returns with the guest's TSC_AUX", "[sim
   }
 }
 
-TEST_CASE("SEV-ES reloading the boot-time host value loses a cached guest value", "[sim/scenarios]") {
+TEST_CASE("SEV-ES reloading the boot-time host value loses a cached guest value",
+          "[sim/scenarios]") {
   const sim::trace t = load("sev-es-boot-host");
   sim::run_options legacy;
   legacy.legacy.sev_es_boot_host = true;

@@ -9,9 +9,9 @@ namespace ev = uret::sim::ev;
 namespace {
 sim::setup two_cpus() {
   sim::setup s = sim::make_setup(2);
-  sim::add_task(s, "vm", sim::task_kind::vmx, 0);      // 0
-  sim::add_task(s, "vmm", sim::task_kind::user, 0);    // 1
-  sim::add_task(s, "kw", sim::task_kind::kernel, 1);   // 2
+  sim::add_task(s, "vm", sim::task_kind::vmx, 0);     // 0
+  sim::add_task(s, "vmm", sim::task_kind::user, 0);   // 1
+  sim::add_task(s, "kw", sim::task_kind::kernel, 1);  // 2
   return s;
 }
 }  // namespace
@@ -55,9 +55,9 @@ TEST_CASE("migration moves only tasks that are not running", "[sim/sched]") {
   REQUIRE_FALSE(st.apply(ev::migrate(0, 1)).valid);
   REQUIRE(st.apply(ev::migrate(1, 1)).valid);
   REQUIRE(st.home(1) == 1);
-  REQUIRE_FALSE(st.apply(ev::migrate(1, 1)).valid);   // already there
-  REQUIRE_FALSE(st.apply(ev::migrate(9, 1)).valid);   // no such task
-  REQUIRE_FALSE(st.apply(ev::migrate(1, 5)).valid);   // no such CPU
+  REQUIRE_FALSE(st.apply(ev::migrate(1, 1)).valid);  // already there
+  REQUIRE_FALSE(st.apply(ev::migrate(9, 1)).valid);  // no such task
+  REQUIRE_FALSE(st.apply(ev::migrate(1, 5)).valid);  // no such CPU
   REQUIRE(st.apply(ev::switch_to(1, 1)).valid);
 }
 

@@ -8,7 +8,8 @@
 namespace sim = uret::sim;
 
 TEST_CASE("a failing run shrinks to a handful of events that still fail", "[sim/shrink]") {
-  const sim::trace t = sim::generate(sim::stress_workload(sim::strategy::tdx_update_after_run, 8), 1, 20000);
+  const sim::trace t =
+      sim::generate(sim::stress_workload(sim::strategy::tdx_update_after_run, 8), 1, 20000);
   const sim::run_result r = sim::run(t, sim::strategy::tdx_update_after_run);
   REQUIRE(r.violations > 0);
   const sim::invariant inv = r.reports.front().inv;

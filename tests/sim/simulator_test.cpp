@@ -25,8 +25,8 @@ sim::trace vmx_on_cpu1(std::initializer_list<sim::event> events) {
 }  // namespace
 
 TEST_CASE("each strategy's writes on two entries and a return to user", "[sim/simulator]") {
-  const sim::trace t = vmx_on_cpu1({ev::switch_to(1, 0), ev::enter(1), ev::exit(1), ev::enter(1),
-                                    ev::exit(1), ev::user(1)});
+  const sim::trace t = vmx_on_cpu1(
+      {ev::switch_to(1, 0), ev::enter(1), ev::exit(1), ev::enter(1), ev::exit(1), ev::user(1)});
   const auto writes = [&](sim::strategy s) {
     const sim::run_result r = sim::run(t, s);
     REQUIRE(r.violations == 0);
@@ -45,9 +45,9 @@ TEST_CASE("each strategy's writes on two entries and a return to user", "[sim/si
 
 TEST_CASE("ctxsw restores when the CPU changes task, user-return waits for user mode",
           "[sim/simulator]") {
-  const sim::trace t = vmx_on_cpu1({ev::switch_to(1, 0), ev::enter(1), ev::exit(1),
-                                    ev::switch_to(1, sim::idle_task), ev::switch_to(1, 0),
-                                    ev::enter(1), ev::exit(1)});
+  const sim::trace t =
+      vmx_on_cpu1({ev::switch_to(1, 0), ev::enter(1), ev::exit(1), ev::switch_to(1, sim::idle_task),
+                   ev::switch_to(1, 0), ev::enter(1), ev::exit(1)});
   REQUIRE(sim::run(t, sim::strategy::ctxsw).wrmsr == 6);
   REQUIRE(sim::run(t, sim::strategy::user_return).wrmsr == 2);
 }
@@ -87,8 +87,8 @@ TEST_CASE("a CPU coming back up captures its host values with RDMSR", "[sim/simu
 
 TEST_CASE("an injected fault fails one write, changes nothing, and the set is retried",
           "[sim/simulator]") {
-  const sim::trace t = vmx_on_cpu1({ev::fault(1, sim::slots::lstar), ev::switch_to(1, 0), ev::enter(1),
-                                    ev::exit(1), ev::user(1)});
+  const sim::trace t = vmx_on_cpu1({ev::fault(1, sim::slots::lstar), ev::switch_to(1, 0),
+                                    ev::enter(1), ev::exit(1), ev::user(1)});
   for (sim::strategy s : sim::all_strategies) {
     const sim::run_result r = sim::run(t, s);
     INFO(sim::to_string(s));

@@ -14,14 +14,16 @@ TEST_CASE("slots follow KVM's VMX order and map back to their MSRs", "[sim/trace
 
 TEST_CASE("the TDX module's MSRs and post-exit values come from the core's table", "[sim/trace]") {
   using namespace sim::slots;
-  REQUIRE(sim::tdx_clobbered == ((1U << syscall_mask) | (1U << lstar) | (1U << tsc_aux) | (1U << star)));
+  REQUIRE(sim::tdx_clobbered ==
+          ((1U << syscall_mask) | (1U << lstar) | (1U << tsc_aux) | (1U << star)));
   REQUIRE(sim::tdx_post_exit(syscall_mask) == 0x20200);
   REQUIRE(sim::tdx_post_exit(lstar) == 0);
   REQUIRE(sim::tdx_post_exit(efer) == 0);
   REQUIRE(sim::tdx_post_exit(99) == 0);
 }
 
-TEST_CASE("host values are Linux's, and CPU 0's TSC_AUX equals the post-exit value", "[sim/trace]") {
+TEST_CASE("host values are Linux's, and CPU 0's TSC_AUX equals the post-exit value",
+          "[sim/trace]") {
   REQUIRE(sim::host_default(0, sim::slots::tsc_aux) == sim::tdx_post_exit(sim::slots::tsc_aux));
   REQUIRE(sim::host_default(5, sim::slots::tsc_aux) == 5);
   REQUIRE(sim::host_default(3, sim::slots::syscall_mask) == 0x257fd5);
@@ -46,8 +48,9 @@ TEST_CASE("vCPU kinds load what their hypervisor code loads", "[sim/trace]") {
   REQUIRE(sim::loads(sim::task_kind::tdx) == 0);
   REQUIRE(sim::is_vcpu(sim::task_kind::sev_es));
   REQUIRE_FALSE(sim::is_vcpu(sim::task_kind::user));
-  for (auto k : {sim::task_kind::vmx, sim::task_kind::svm, sim::task_kind::sev_es, sim::task_kind::tdx,
-                 sim::task_kind::user, sim::task_kind::kernel, sim::task_kind::idle}) {
+  for (auto k :
+       {sim::task_kind::vmx, sim::task_kind::svm, sim::task_kind::sev_es, sim::task_kind::tdx,
+        sim::task_kind::user, sim::task_kind::kernel, sim::task_kind::idle}) {
     REQUIRE(sim::parse_task_kind(sim::to_string(k)) == k);
   }
   REQUIRE_FALSE(sim::parse_task_kind("kvm").has_value());

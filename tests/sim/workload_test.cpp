@@ -11,8 +11,8 @@
 namespace sim = uret::sim;
 
 TEST_CASE("the benchmark's workloads exist by name", "[sim/workload]") {
-  for (const char* name : {"exit-storm", "user-exit-storm", "idle-bounce", "timeshare", "same-values",
-                           "tdx-clobber", "tdx-flaky", "mixed", "stress"}) {
+  for (const char* name : {"exit-storm", "user-exit-storm", "idle-bounce", "timeshare",
+                           "same-values", "tdx-clobber", "tdx-flaky", "mixed", "stress"}) {
     INFO(name);
     const sim::workload_params* p = sim::find_workload(name);
     REQUIRE(p != nullptr);
@@ -31,7 +31,8 @@ TEST_CASE("the same seed gives the same trace, another seed another", "[sim/work
   REQUIRE(a.events == b.events);
   REQUIRE(a.events != c.events);
   REQUIRE(a.setup.tasks.size() == b.setup.tasks.size());
-  for (std::size_t i = 0; i < a.setup.tasks.size(); ++i) REQUIRE(a.setup.tasks[i].guest == b.setup.tasks[i].guest);
+  for (std::size_t i = 0; i < a.setup.tasks.size(); ++i)
+    REQUIRE(a.setup.tasks[i].guest == b.setup.tasks[i].guest);
 }
 
 TEST_CASE("streaming equals generate()", "[sim/workload]") {
@@ -69,9 +70,11 @@ TEST_CASE("workloads contain what their names promise", "[sim/workload]") {
   const sim::trace flaky = sim::generate(*sim::find_workload("tdx-flaky"), 1, 200000);
   std::size_t early = 0;
   for (const sim::event& e : flaky.events) {
-    early += e.kind == sim::event_kind::exit && e.arg == static_cast<std::uint8_t>(sim::exit_outcome::early_fail);
+    early += e.kind == sim::event_kind::exit &&
+             e.arg == static_cast<std::uint8_t>(sim::exit_outcome::early_fail);
   }
-  const double share = static_cast<double>(early) / static_cast<double>(count(flaky, sim::event_kind::exit));
+  const double share =
+      static_cast<double>(early) / static_cast<double>(count(flaky, sim::event_kind::exit));
   REQUIRE(share > 0.005);
   REQUIRE(share < 0.02);
   const sim::trace stress = sim::generate(*sim::find_workload("stress"), 1, 200000);
@@ -82,8 +85,7 @@ TEST_CASE("workloads contain what their names promise", "[sim/workload]") {
   }
 }
 
-TEST_CASE("vCPU kinds follow the weights, and check keeps the strategy's kinds",
-          "[sim/workload]") {
+TEST_CASE("vCPU kinds follow the weights, and check keeps the strategy's kinds", "[sim/workload]") {
   const sim::trace mixed = sim::generate(*sim::find_workload("mixed"), 1, 10);
   std::size_t vmx = 0;
   std::size_t tdx = 0;

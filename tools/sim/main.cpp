@@ -68,7 +68,8 @@ void usage(std::FILE* out) {
 
 std::string strategy_names() {
   std::string s;
-  for (sim::strategy st : sim::all_strategies) s += (s.empty() ? "" : ", ") + std::string(to_string(st));
+  for (sim::strategy st : sim::all_strategies)
+    s += (s.empty() ? "" : ", ") + std::string(to_string(st));
   return s;
 }
 
@@ -88,11 +89,13 @@ sim::strategy strategy_arg(std::string_view v) {
 
 const sim::workload_params& workload_arg(std::string_view v) {
   const sim::workload_params* w = sim::find_workload(v);
-  if (w == nullptr) usage_error(fmt::format("unknown workload '{}'; valid: {}", v, workload_names()));
+  if (w == nullptr)
+    usage_error(fmt::format("unknown workload '{}'; valid: {}", v, workload_names()));
   return *w;
 }
 
-std::uint64_t number_arg(std::string_view opt, std::string_view v, std::uint64_t lo, std::uint64_t hi) {
+std::uint64_t number_arg(std::string_view opt, std::string_view v, std::uint64_t lo,
+                         std::uint64_t hi) {
   std::uint64_t n = 0;
   std::size_t used = 0;
   double d = 0;
@@ -178,7 +181,8 @@ options parse(int argc, char** argv, std::string_view command, std::string_view 
     } else if (a == "--legacy") {
       takes(a);
       const std::string_view bug = value();
-      if (bug != "sev-es-boot-host") usage_error(fmt::format("unknown legacy bug '{}'; valid: sev-es-boot-host", bug));
+      if (bug != "sev-es-boot-host")
+        usage_error(fmt::format("unknown legacy bug '{}'; valid: sev-es-boot-host", bug));
       o.legacy.sev_es_boot_host = true;
     } else if (a == "--shrunk-out") {
       takes(a);
@@ -219,8 +223,8 @@ int cmd_list(int argc, char** argv) {
   fmt::print("strategies:\n");
   for (sim::strategy s : sim::all_strategies) {
     std::string kinds;
-    for (auto k : {sim::task_kind::vmx, sim::task_kind::svm, sim::task_kind::sev_es,
-                   sim::task_kind::tdx}) {
+    for (auto k :
+         {sim::task_kind::vmx, sim::task_kind::svm, sim::task_kind::sev_es, sim::task_kind::tdx}) {
       if (sim::handles(s, k)) kinds += (kinds.empty() ? "" : ",") + std::string(to_string(k));
     }
     fmt::print("  {:<22} {}\n  {:<22} handles {}{}\n", to_string(s), describe(s), "", kinds,
@@ -246,13 +250,16 @@ std::vector<sim::event> regenerate(const sim::workload_params& p, std::uint64_t 
 }
 
 int cmd_check(int argc, char** argv) {
-  const options o = parse(argc, argv,
-                          "check", "--strategy --workload --events --cpus --seed --no-checker "
-                                   "--no-oracle --quiet --shrunk-out --legacy ");
-  if (!o.positional.empty()) usage_error(fmt::format("check takes no argument '{}'", o.positional[0]));
-  if (!o.strategy) usage_error(fmt::format("check needs --strategy S; valid: {}", strategy_names()));
+  const options o = parse(argc, argv, "check",
+                          "--strategy --workload --events --cpus --seed --no-checker "
+                          "--no-oracle --quiet --shrunk-out --legacy ");
+  if (!o.positional.empty())
+    usage_error(fmt::format("check takes no argument '{}'", o.positional[0]));
+  if (!o.strategy)
+    usage_error(fmt::format("check needs --strategy S; valid: {}", strategy_names()));
   const sim::strategy strat = strategy_arg(*o.strategy);
-  sim::workload_params params = o.workload ? workload_arg(*o.workload) : sim::stress_workload(strat, o.cpus);
+  sim::workload_params params =
+      o.workload ? workload_arg(*o.workload) : sim::stress_workload(strat, o.cpus);
   if (o.workload) params.cpus = o.cpus;
   const std::string workload(params.name);
 
@@ -268,7 +275,8 @@ int cmd_check(int argc, char** argv) {
   std::uint64_t done = 0;
   auto last_progress = t0;
   while (done < o.events) {
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), o.events - done));
+    const std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), o.events - done));
     gen.fill(std::span<sim::event>(buf.data(), n));
     machine->run(std::span<const sim::event>(buf.data(), n));
     done += n;
@@ -283,8 +291,9 @@ int cmd_check(int argc, char** argv) {
 
   if (r.violations != 0) {
     const sim::violation& first = r.reports.front();
-    fmt::print("uret-sim check: {} invariant violation(s) under {} (seed {}, workload {}, {} CPUs)\n",
-               r.violations, to_string(strat), o.seed, workload, params.cpus);
+    fmt::print(
+        "uret-sim check: {} invariant violation(s) under {} (seed {}, workload {}, {} CPUs)\n",
+        r.violations, to_string(strat), o.seed, workload, params.cpus);
     std::string counts;
     for (std::size_t i = 0; i < sim::invariant_count; ++i) {
       counts += fmt::format(" {}={}", to_string(static_cast<sim::invariant>(i)), r.by_invariant[i]);
@@ -309,27 +318,31 @@ int cmd_check(int argc, char** argv) {
     const sim::run_result again = sim::run(small, strat, verify);
     if (again.by_invariant[static_cast<std::size_t>(first.inv)] != 0) {
       const std::string text = sim::write_replay(small);
-      fmt::print("shrunk to {} event(s) (from event {} .. {}) that still violate {}; replay with\n"
-                 "  uret-sim replay FILE --strategy {}\n---\n{}---\n",
-                 small.events.size(), from, at, to_string(first.inv), to_string(strat), text);
+      fmt::print(
+          "shrunk to {} event(s) (from event {} .. {}) that still violate {}; replay with\n"
+          "  uret-sim replay FILE --strategy {}\n---\n{}---\n",
+          small.events.size(), from, at, to_string(first.inv), to_string(strat), text);
       if (!o.shrunk_out.empty() && !write_file(o.shrunk_out, text)) {
         fmt::print(stderr, "uret-sim: cannot write {}\n", o.shrunk_out);
       }
     } else {
-      fmt::print("could not reproduce the violation from a fresh machine on events {} .. {}; "
-                 "rerun with the same seed to see it\n", from, at);
+      fmt::print(
+          "could not reproduce the violation from a fresh machine on events {} .. {}; "
+          "rerun with the same seed to see it\n",
+          from, at);
     }
   } else if (!o.quiet) {
     fmt::print("uret-sim check: no violation under {} (seed {}, workload {}, {} CPUs{})\n",
                to_string(strat), o.seed, workload, params.cpus, o.checker ? "" : ", checker off");
   }
-  fmt::print("{{\"strategy\":\"{}\",\"workload\":\"{}\",\"events\":{},\"cpus\":{},\"seed\":{},"
-             "\"checker\":{},\"violations\":{},\"wrmsr\":{},\"rdmsr\":{},\"faults\":{},"
-             "\"oracle_wrmsr\":{},\"ignored\":{},\"seconds\":{:.3f},\"events_per_second\":{:.0f}}}\n",
-             to_string(strat), json_escape(workload), r.events, params.cpus, o.seed,
-             o.checker ? "true" : "false", r.violations, r.wrmsr, r.rdmsr, r.faults,
-             o.oracle ? fmt::format("{}", r.oracle_wrmsr) : std::string("null"), r.ignored, secs,
-             static_cast<double>(r.events) / std::max(secs, 1e-9));
+  fmt::print(
+      "{{\"strategy\":\"{}\",\"workload\":\"{}\",\"events\":{},\"cpus\":{},\"seed\":{},"
+      "\"checker\":{},\"violations\":{},\"wrmsr\":{},\"rdmsr\":{},\"faults\":{},"
+      "\"oracle_wrmsr\":{},\"ignored\":{},\"seconds\":{:.3f},\"events_per_second\":{:.0f}}}\n",
+      to_string(strat), json_escape(workload), r.events, params.cpus, o.seed,
+      o.checker ? "true" : "false", r.violations, r.wrmsr, r.rdmsr, r.faults,
+      o.oracle ? fmt::format("{}", r.oracle_wrmsr) : std::string("null"), r.ignored, secs,
+      static_cast<double>(r.events) / std::max(secs, 1e-9));
   return r.violations == 0 ? 0 : 1;
 }
 
@@ -414,10 +427,11 @@ int cmd_replay(int argc, char** argv) {
                mismatched_cpus == 0 ? "every CPU's sequence matches"
                                     : fmt::format("{} CPU(s) differ", mismatched_cpus));
   }
-  fmt::print("{{\"strategy\":\"{}\",\"events\":{},\"ignored\":{},\"violations\":{},\"wrmsr\":{},"
-             "\"rdmsr\":{},\"oracle_wrmsr\":{},\"expected_wrmsr\":{},\"expected_mismatch_cpus\":{}}}\n",
-             to_string(strat), r.events, r.ignored, r.violations, r.wrmsr, r.rdmsr, r.oracle_wrmsr,
-             t.expected.size(), mismatched_cpus);
+  fmt::print(
+      "{{\"strategy\":\"{}\",\"events\":{},\"ignored\":{},\"violations\":{},\"wrmsr\":{},"
+      "\"rdmsr\":{},\"oracle_wrmsr\":{},\"expected_wrmsr\":{},\"expected_mismatch_cpus\":{}}}\n",
+      to_string(strat), r.events, r.ignored, r.violations, r.wrmsr, r.rdmsr, r.oracle_wrmsr,
+      t.expected.size(), mismatched_cpus);
   return r.violations == 0 ? 0 : 1;
 }
 
@@ -425,14 +439,17 @@ int cmd_replay(int argc, char** argv) {
 
 int cmd_generate(int argc, char** argv) {
   const options o = parse(argc, argv, "generate", "--workload --events --cpus --seed -o ");
-  if (!o.positional.empty()) usage_error(fmt::format("generate takes no argument '{}'", o.positional[0]));
-  if (!o.workload) usage_error(fmt::format("generate needs --workload W; valid: {}", workload_names()));
+  if (!o.positional.empty())
+    usage_error(fmt::format("generate takes no argument '{}'", o.positional[0]));
+  if (!o.workload)
+    usage_error(fmt::format("generate needs --workload W; valid: {}", workload_names()));
   sim::workload_params p = workload_arg(*o.workload);
   p.cpus = o.cpus;
   const sim::trace t = sim::generate(p, o.seed, o.events);
-  const std::string text = fmt::format("# uret-sim generate --workload {} --events {} --cpus {} --seed {}\n",
-                                       p.name, o.events, p.cpus, o.seed) +
-                           sim::write_replay(t);
+  const std::string text =
+      fmt::format("# uret-sim generate --workload {} --events {} --cpus {} --seed {}\n", p.name,
+                  o.events, p.cpus, o.seed) +
+      sim::write_replay(t);
   if (o.out.empty() || o.out == "-") {
     std::fwrite(text.data(), 1, text.size(), stdout);
     return 0;
@@ -460,7 +477,8 @@ double events_per_second(const sim::trace& t, sim::strategy s, bool check, int r
 
 int cmd_speed(int argc, char** argv) {
   options o = parse(argc, argv, "speed", "--workload --strategy --events --cpus --seed ");
-  if (!o.positional.empty()) usage_error(fmt::format("speed takes no argument '{}'", o.positional[0]));
+  if (!o.positional.empty())
+    usage_error(fmt::format("speed takes no argument '{}'", o.positional[0]));
   if (o.events == default_events) o.events = 2'000'000;
   std::vector<const sim::workload_params*> wls;
   if (!o.workload || *o.workload == "all") {
@@ -511,9 +529,12 @@ int main(int argc, char** argv) {
 #ifdef URET_SIM_HAVE_IMPORT
     return import_command(argc - 1, argv + 1);
 #else
-    fmt::print(stderr, "uret-sim: `import` is not built into this uret-sim (tools/sim/import_cmd.cpp is missing)\n");
+    fmt::print(stderr,
+               "uret-sim: `import` is not built into this uret-sim (tools/sim/import_cmd.cpp is "
+               "missing)\n");
     return 2;
 #endif
   }
-  usage_error(fmt::format("unknown command '{}'; commands: list, check, replay, generate, speed, import", cmd));
+  usage_error(fmt::format(
+      "unknown command '{}'; commands: list, check, replay, generate, speed, import", cmd));
 }

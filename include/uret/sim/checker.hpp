@@ -54,7 +54,8 @@ inline constexpr std::size_t invariant_count = 6;
 /// One sentence stating the invariant.
 [[nodiscard]] constexpr std::string_view describe(invariant i) noexcept {
   switch (i) {
-    case invariant::i1: return "a cached value differing from host implies the restore is registered";
+    case invariant::i1:
+      return "a cached value differing from host implies the restore is registered";
     case invariant::i2: return "outside guest mode a known cached value equals the hardware";
     case invariant::i3: return "on return to user mode the hardware holds the host value";
     case invariant::i4: return "a set of the cached value issues no WRMSR";
@@ -236,8 +237,12 @@ void check_user_return(checker& chk, const Table& table, const mock_msr& hw, std
         s += ": host " + hex(v.expected) + ", hardware " + hex(v.actual);
       }
       break;
-    case invariant::i4: s += ": set of the cached value issued " + std::to_string(v.actual) + " WRMSR"; break;
-    case invariant::i5: s += ": failed WRMSR changed the cache from " + hex(v.expected) + " to " + hex(v.actual); break;
+    case invariant::i4:
+      s += ": set of the cached value issued " + std::to_string(v.actual) + " WRMSR";
+      break;
+    case invariant::i5:
+      s += ": failed WRMSR changed the cache from " + hex(v.expected) + " to " + hex(v.actual);
+      break;
     case invariant::guest_entry:
       s += ": guest needs " + hex(v.expected) + ", hardware " + hex(v.actual);
       break;

@@ -2,8 +2,9 @@
 // line. docs/replay-format.md is the specification; this header reads and writes it.
 //
 //     uret::sim::parse_result p = uret::sim::parse_replay(text);
-//     if (!p.ok()) for (const auto& e : p.errors) std::printf("line %zu: %s\n", e.line, e.message.c_str());
-//     std::string again = uret::sim::write_replay(p.trace);   // parses back to the same trace
+//     if (!p.ok()) for (const auto& e : p.errors) std::printf("line %zu: %s\n", e.line,
+//     e.message.c_str()); std::string again = uret::sim::write_replay(p.trace);   // parses back to
+//     the same trace
 //
 // Parsing never throws and never stops at the first error: every bad line is reported with its
 // number and skipped, and the rest is kept. write_replay() writes only what differs from the
@@ -58,11 +59,16 @@ struct parse_result {
     msr_index msr;
   };
   static constexpr alias aliases[] = {
-      {"STAR", msrs::star},           {"LSTAR", msrs::lstar},
-      {"CSTAR", msrs::cstar},         {"SYSCALL_MASK", msrs::syscall_mask},
-      {"FMASK", msrs::syscall_mask},  {"SFMASK", msrs::syscall_mask},
-      {"TSC_AUX", msrs::tsc_aux},     {"EFER", msrs::efer},
-      {"TSX_CTRL", msrs::tsx_ctrl},   {"IA32_TSX_CTRL", msrs::tsx_ctrl},
+      {"STAR", msrs::star},
+      {"LSTAR", msrs::lstar},
+      {"CSTAR", msrs::cstar},
+      {"SYSCALL_MASK", msrs::syscall_mask},
+      {"FMASK", msrs::syscall_mask},
+      {"SFMASK", msrs::syscall_mask},
+      {"TSC_AUX", msrs::tsc_aux},
+      {"EFER", msrs::efer},
+      {"TSX_CTRL", msrs::tsx_ctrl},
+      {"IA32_TSX_CTRL", msrs::tsx_ctrl},
       {"KERNEL_GS_BASE", msrs::kernel_gs_base},
   };
   for (const alias& a : aliases) {
@@ -212,7 +218,8 @@ inline std::string quote(std::string_view name) {
       const auto slot = msr ? slot_of(*msr) : std::nullopt;
       const auto value = detail::parse_u64(std::string_view(tok[i]).substr(eq + 1));
       if (!slot) {
-        error("'" + tok[i].substr(0, eq) + "' is not a simulated MSR (SYSCALL_MASK LSTAR CSTAR EFER TSC_AUX STAR TSX_CTRL)");
+        error("'" + tok[i].substr(0, eq) +
+              "' is not a simulated MSR (SYSCALL_MASK LSTAR CSTAR EFER TSC_AUX STAR TSX_CTRL)");
       } else if (!value) {
         error("bad value '" + tok[i].substr(eq + 1) + "'");
       } else {

@@ -75,18 +75,20 @@ class shrinker {
       for (const event& e : t.events) {
         if (e.cpu == cpu) mine.push_back(e);
       }
-      if (mine.size() < t.events.size() && budget() && fails(t.setup, mine)) t.events = std::move(mine);
+      if (mine.size() < t.events.size() && budget() && fails(t.setup, mine))
+        t.events = std::move(mine);
     }
     // Chunks of halving size.
     bool progress = true;
     while (progress && budget()) {
       progress = false;
-      for (std::size_t chunk = std::max<std::size_t>(1, t.events.size() / 2); chunk >= 1 && budget();
-           chunk /= 2) {
+      for (std::size_t chunk = std::max<std::size_t>(1, t.events.size() / 2);
+           chunk >= 1 && budget(); chunk /= 2) {
         for (std::size_t i = 0; i < t.events.size() && budget();) {
           std::vector<event> cut;
           cut.reserve(t.events.size());
-          cut.insert(cut.end(), t.events.begin(), t.events.begin() + static_cast<std::ptrdiff_t>(i));
+          cut.insert(cut.end(), t.events.begin(),
+                     t.events.begin() + static_cast<std::ptrdiff_t>(i));
           const std::size_t j = std::min(t.events.size(), i + chunk);
           cut.insert(cut.end(), t.events.begin() + static_cast<std::ptrdiff_t>(j), t.events.end());
           if (!cut.empty() && fails(t.setup, cut)) {
@@ -128,7 +130,8 @@ class shrinker {
       out.setup.tasks.push_back(std::move(tk));
     }
     for (event e : t.events) {
-      if ((e.kind == event_kind::switch_to || e.kind == event_kind::migrate) && e.task != idle_task) {
+      if ((e.kind == event_kind::switch_to || e.kind == event_kind::migrate) &&
+          e.task != idle_task) {
         if (e.task >= remap.size() || remap[e.task] == idle_task) return t;
         e.task = remap[e.task];
       }

@@ -2,8 +2,8 @@
 // counts WRMSRs and RDMSRs, checks the invariants after every event, and prices the trace with
 // the oracle.
 //
-//     uret::sim::trace t = uret::sim::generate(*uret::sim::find_workload("exit-storm"), 42, 1'000'000);
-//     uret::sim::run_result r = uret::sim::run(t, uret::sim::strategy::user_return);
+//     uret::sim::trace t = uret::sim::generate(*uret::sim::find_workload("exit-storm"), 42,
+//     1'000'000); uret::sim::run_result r = uret::sim::run(t, uret::sim::strategy::user_return);
 //     // r.wrmsr, r.rdmsr, r.oracle_wrmsr, r.violations, r.reports[0] ...
 //     uret::sim::run_options fast;  fast.check = false;       // no checker: fastest
 //     r = uret::sim::run(t, uret::sim::strategy::eager, fast);
@@ -56,10 +56,10 @@ struct legacy_bugs {
 
 /// How to run.
 struct run_options {
-  bool check = true;             ///< run the invariant checker (off: fastest)
-  bool oracle = true;            ///< compute oracle_wrmsr
-  bool record_writes = false;    ///< fill run_result::writes (allocates)
-  std::size_t max_reports = 8;   ///< violations kept in detail
+  bool check = true;            ///< run the invariant checker (off: fastest)
+  bool oracle = true;           ///< compute oracle_wrmsr
+  bool record_writes = false;   ///< fill run_result::writes (allocates)
+  std::size_t max_reports = 8;  ///< violations kept in detail
   legacy_bugs legacy{};
 };
 
@@ -69,7 +69,7 @@ struct write_record {
   std::uint32_t cpu = 0;
   unsigned slot = 0;
   std::uint64_t value = 0;
-  bool restore = false;     ///< issued by a restore (host value) rather than a set
+  bool restore = false;  ///< issued by a restore (host value) rather than a set
 };
 
 /// What a run did.
@@ -84,7 +84,7 @@ struct run_result {
   std::array<std::uint64_t, invariant_count> by_invariant{};
   /// Index of the event of each invariant's first violation (no_event if none).
   std::array<std::uint64_t, invariant_count> first_violation{};
-  std::vector<violation> reports;  ///< the first few violations
+  std::vector<violation> reports;    ///< the first few violations
   std::vector<write_record> writes;  ///< every WRMSR, when record_writes
 
   /// Modelled cost: wrmsr * wrmsr_cycles + rdmsr * rdmsr_cycles.
@@ -216,9 +216,9 @@ class simulator {
 
  private:
   struct cpu_state {
-    bool virt = false;             // virtualization enabled (table online)
-    bool guest_loaded = false;     // the running vCPU's guest state is loaded (not eager)
-    bool in_restore = false;       // a restore is running (mid-restore disables land here)
+    bool virt = false;          // virtualization enabled (table online)
+    bool guest_loaded = false;  // the running vCPU's guest state is loaded (not eager)
+    bool in_restore = false;    // a restore is running (mid-restore disables land here)
     bool arm_mid_write = false;
     bool arm_mid_restore = false;
     bool fault_armed = false;
@@ -234,7 +234,7 @@ class simulator {
   bool set(std::uint32_t c, unsigned slot, std::uint64_t value, std::uint64_t mask) {
     for (int attempt = 0; attempt < 3; ++attempt) {
       const uret::result<void> r = opts_.check ? checked_set(c, slot, value, mask)
-                                         : table_.set(cpu_id{c}, slot, value, mask);
+                                               : table_.set(cpu_id{c}, slot, value, mask);
       if (r) return true;
       if (r.error() != errc::msr_fault) return false;
     }
@@ -242,7 +242,7 @@ class simulator {
   }
 
   uret::result<void> checked_set(std::uint32_t c, unsigned slot, std::uint64_t value,
-                           std::uint64_t mask) {
+                                 std::uint64_t mask) {
     const cpu_id cpu{c};
     const auto before = table_.current(cpu, slot);
     const auto host = table_.host(cpu, slot);
@@ -257,9 +257,9 @@ class simulator {
     }
     if (!r && r.error() == errc::msr_fault) {
       const auto after = table_.current(cpu, slot);
-      const bool same = after.has_value() == before.has_value() &&
-                        (!after || *after == *before) && table_.dirty_slots(cpu) == dirty &&
-                        table_.unknown_slots(cpu) == unknown && table_.registered(cpu) == registered;
+      const bool same = after.has_value() == before.has_value() && (!after || *after == *before) &&
+                        table_.dirty_slots(cpu) == dirty && table_.unknown_slots(cpu) == unknown &&
+                        table_.registered(cpu) == registered;
       checker_.expect(invariant::i5, c, slot, same, before.value_or(0), after.value_or(0));
     }
     return r;
@@ -344,8 +344,7 @@ class simulator {
           // sev_es_prepare_switch_to_guest(): the host save area gets the current value.
           const auto cur = table_.current(cpu_id{c}, slots::tsc_aux);
           const std::uint64_t boot = setup_.host[c][slots::tsc_aux];
-          cpu_[c].save_area_tsc_aux =
-              opts_.legacy.sev_es_boot_host ? boot : (cur ? *cur : boot);
+          cpu_[c].save_area_tsc_aux = opts_.legacy.sev_es_boot_host ? boot : (cur ? *cur : boot);
           break;
         }
         case task_kind::tdx:

@@ -96,7 +96,8 @@ inline constexpr strategy all_strategies[] = {
 /// One line on what the strategy stands for.
 [[nodiscard]] constexpr std::string_view describe(strategy s) noexcept {
   switch (s) {
-    case strategy::eager: return "guest values on every entry, host values on every exit (no cache)";
+    case strategy::eager:
+      return "guest values on every entry, host values on every exit (no cache)";
     case strategy::run_loop:
       return "switch when the vCPU run loop is entered and left (bhyve's vmx_msr_guest_enter/exit)";
     case strategy::ctxsw:
@@ -108,7 +109,8 @@ inline constexpr strategy all_strategies[] = {
     case strategy::tdx_set_before_entry:
       return "TDX: post-exit values written before every entry (upstream, late 2025)";
     case strategy::tdx_invalidate: return "TDX: slots invalidated after every TD exit (uret)";
-    case strategy::tdx_may_clobber: return "TDX: slot_table::may_clobber after every TD exit (uret)";
+    case strategy::tdx_may_clobber:
+      return "TDX: slot_table::may_clobber after every TD exit (uret)";
   }
   return "?";
 }

@@ -46,7 +46,7 @@ inline constexpr unsigned tsx_ctrl = 6;
 
 /// The MSR of each slot.
 inline constexpr msr_index slot_msrs[msr_count] = {
-    msrs::syscall_mask, msrs::lstar, msrs::cstar, msrs::efer,
+    msrs::syscall_mask, msrs::lstar, msrs::cstar,    msrs::efer,
     msrs::tsc_aux,      msrs::star,  msrs::tsx_ctrl,
 };
 
@@ -119,7 +119,7 @@ inline constexpr msr_values tdx_post_exit_values = tdx_post_exit_table();
 /// MSRs, setup_getcpu() for TSC_AUX, EFER with SCE|LME|LMA|NX, TSX_CTRL 0.
 [[nodiscard]] constexpr std::uint64_t host_default(std::uint32_t cpu, unsigned slot) noexcept {
   switch (slot) {
-    case slots::syscall_mask: return 0x257fd5;  // CF PF AF ZF SF TF IF DF OF IOPL NT RF AC ID
+    case slots::syscall_mask: return 0x257fd5;     // CF PF AF ZF SF TF IF DF OF IOPL NT RF AC ID
     case slots::lstar: return 0xffffffff82000080;  // entry_SYSCALL_64
     case slots::cstar: return 0xffffffff82001c40;  // entry_SYSCALL_compat
     case slots::efer: return 0xd01;
@@ -176,8 +176,8 @@ enum class task_kind : std::uint8_t {
 
 /// The kind named `s`, or nullopt.
 [[nodiscard]] constexpr std::optional<task_kind> parse_task_kind(std::string_view s) noexcept {
-  for (auto k : {task_kind::vmx, task_kind::svm, task_kind::sev_es, task_kind::tdx,
-                 task_kind::user, task_kind::kernel, task_kind::idle}) {
+  for (auto k : {task_kind::vmx, task_kind::svm, task_kind::sev_es, task_kind::tdx, task_kind::user,
+                 task_kind::kernel, task_kind::idle}) {
     if (to_string(k) == s) return k;
   }
   return std::nullopt;
@@ -224,7 +224,8 @@ inline std::uint32_t add_task(setup& s, std::string name, task_kind kind, std::u
   t.kind = kind;
   t.cpu = cpu < s.cpus ? cpu : 0;
   const std::uint32_t ordinal = s.vcpu_ordinal(s.tasks.size());
-  for (unsigned i = 0; i < msr_count; ++i) t.guest[i] = is_vcpu(kind) ? guest_default(ordinal, i) : 0;
+  for (unsigned i = 0; i < msr_count; ++i)
+    t.guest[i] = is_vcpu(kind) ? guest_default(ordinal, i) : 0;
   s.tasks.push_back(std::move(t));
   return static_cast<std::uint32_t>(s.tasks.size() - 1);
 }
@@ -264,9 +265,9 @@ inline constexpr std::uint32_t idle_task = 0xffffffff;
 /// One event: eight bytes, so a million-event trace is 8 MB.
 struct event {
   event_kind kind = event_kind::user;
-  std::uint8_t arg = 0;   ///< exit_outcome, disable_when, or the slot of a fault
-  std::uint16_t cpu = 0;  ///< the CPU (migrate: the destination)
-  std::uint32_t task = 0; ///< switch: the next task (or idle_task); migrate: the task
+  std::uint8_t arg = 0;    ///< exit_outcome, disable_when, or the slot of a fault
+  std::uint16_t cpu = 0;   ///< the CPU (migrate: the destination)
+  std::uint32_t task = 0;  ///< switch: the next task (or idle_task); migrate: the task
   friend constexpr bool operator==(const event&, const event&) noexcept = default;
 };
 static_assert(sizeof(event) == 8);

@@ -220,7 +220,7 @@ class generator {
     thr_hotplug_ = acc += thr(p.hotplug_rate);
     thr_disable_ = acc += thr(p.disable_rate);
     thr_fault_ = acc += thr(p.fault_rate);
-    thr_gap_ = acc += thr(p.gap_rate);
+    thr_gap_ = acc + thr(p.gap_rate);
     thr_return_ = thr(1.0 / (1.0 + std::max(0.0, p.exits_per_user_return)));
     thr_user_space_ = thr(p.user_space_exit_share);
     thr_block_ = thr(p.block_share);
@@ -299,7 +299,8 @@ class generator {
     for (std::uint32_t i = 0; i < vcpus; ++i) {
       const task_kind k = pattern[i % pattern.size()];
       const std::uint32_t cpu = i / p_.vcpus_per_cpu;
-      const std::uint32_t t = add_task(setup_, std::string(to_string(k)) + "-" + std::to_string(i), k, cpu);
+      const std::uint32_t t =
+          add_task(setup_, std::string(to_string(k)) + "-" + std::to_string(i), k, cpu);
       guest_values_for(setup_.tasks[t], i, cpu);
     }
     for (std::uint32_t c = 0; c < setup_.cpus; ++c) {
@@ -419,9 +420,7 @@ class generator {
       switch (a) {
         case action::enter: return ev::enter(c);
         case action::user: return ev::user(c);
-        case action::block:
-          return_to_[c] = t;
-          return ev::switch_to(c, idle_task);
+        case action::block: return_to_[c] = t; return ev::switch_to(c, idle_task);
         case action::preempt:
         case action::host_user: {
           const std::uint32_t other = pick_local(c, t, a == action::host_user);
