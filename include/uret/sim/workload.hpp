@@ -242,29 +242,32 @@ class generator {
 
   /// The next event.
   event next() {
+    event e;
     for (;;) {
       const std::uint64_t r = random();
       const std::uint64_t x = r & 0xffffffff;
-      std::optional<event> e;
+      bool have = false;
       if (x < thr_gap_) {
         if (x < thr_migrate_) {
-          e = migration();
+          have = migration(e);
         } else if (x < thr_hotplug_) {
-          e = hotplug();
+          have = hotplug(e);
         } else if (x < thr_disable_) {
           const std::uint32_t c = pick_up_cpu();
-          if (!sched_.in_guest(c)) e = ev::disable(c, static_cast<disable_when>(random() % 3));
+          if (!sched_.in_guest(c)) {
+            have = put(e, ev::disable(c, static_cast<disable_when>(random() % 3)));
+          }
         } else if (x < thr_fault_) {
-          e = ev::fault(pick_up_cpu(), static_cast<unsigned>(random() % msr_count));
+          have = put(e, ev::fault(pick_up_cpu(), static_cast<unsigned>(random() % msr_count)));
         } else {
-          e = ev::unknown(pick_up_cpu());
+          have = put(e, ev::unknown(pick_up_cpu()));
         }
       }
-      if (!e) e = cpu_step(static_cast<std::uint32_t>(((r >> 32) * setup_.cpus) >> 32));
-      if (e) {
-        const sched_step st = sched_.apply(*e);
-        if (e->kind == event_kind::unknown && st.forced_exit) action_[st.task] = action::enter;
-        return *e;
+      if (!have) have = cpu_step(static_cast<std::uint32_t>(((r >> 32) * setup_.cpus) >> 32), e);
+      if (have) {
+        const sched_step st = sched_.apply(e);
+        if (e.kind == event_kind::unknown && st.forced_exit) action_[st.task] = action::enter;
+        return e;
       }
     }
   }
@@ -276,6 +279,11 @@ class generator {
 
  private:
   enum class action : std::uint8_t { enter, user, host_user, block, preempt };
+
+  static bool put(event& out, const event& e) noexcept {
+    out = e;
+    return true;
+  }
 
   std::uint64_t random() noexcept {  // splitmix64
     std::uint64_t z = (rng_ += 0x9e3779b97f4a7c15ULL);
@@ -349,28 +357,28 @@ class generator {
     return 0;
   }
 
-  std::optional<event> migration() {
-    if (setup_.tasks.empty()) return std::nullopt;
+  bool migration(event& out) {
+    if (setup_.tasks.empty()) return false;
     const std::uint32_t t = below(setup_.tasks.size());
     const std::uint32_t to = pick_up_cpu();
     const std::uint32_t from = sched_.home(t);
-    if (to == from || sched_.is_running(t) || !sched_.up(to)) return std::nullopt;
+    if (to == from || sched_.is_running(t) || !sched_.up(to)) return false;
     auto& list = local_[from];
     list.erase(std::find(list.begin(), list.end(), t));
     local_[to].push_back(t);
     if (return_to_[from] == t) return_to_[from] = idle_task;
-    return ev::migrate(t, to);
+    return put(out, ev::migrate(t, to));
   }
 
-  std::optional<event> hotplug() {
+  bool hotplug(event& out) {
     const std::uint32_t c = below(setup_.cpus);
     std::uint32_t up = 0;
     for (std::uint32_t i = 0; i < setup_.cpus; ++i) up += sched_.up(i) ? 1U : 0U;
-    if (!sched_.up(c) || sched_.in_guest(c) || up < 2) return std::nullopt;
+    if (!sched_.up(c) || sched_.in_guest(c) || up < 2) return false;
     down_[c] = 16;
     return_to_[c] = idle_task;
     did_user_[c] = false;
-    return ev::offline(c);
+    return put(out, ev::offline(c));
   }
 
   // A task of `c` other than `not_this`, preferring kind `want` if given; idle_task if none.
@@ -387,10 +395,10 @@ class generator {
     return idle_task;
   }
 
-  std::optional<event> cpu_step(std::uint32_t c) {
+  bool cpu_step(std::uint32_t c, event& out) {
     if (!sched_.up(c)) {
-      if (down_[c] > 0 && --down_[c] > 0) return std::nullopt;
-      return ev::online(c);
+      if (down_[c] > 0 && --down_[c] > 0) return false;
+      return put(out, ev::online(c));
     }
     const std::uint32_t t = sched_.running(c);
     if (sched_.in_guest(c)) {
@@ -404,42 +412,43 @@ class generator {
         }
       }
       action_[t] = decide();
-      return ev::exit(c, o);
+      return put(out, ev::exit(c, o));
     }
     if (t == idle_task) {
       std::uint32_t next = return_to_[c];
       return_to_[c] = idle_task;
       if (next == idle_task || sched_.home(next) != c) next = pick_local(c, idle_task, false);
-      if (next == idle_task) return std::nullopt;
-      return ev::switch_to(c, next);
+      if (next == idle_task) return false;
+      return put(out, ev::switch_to(c, next));
     }
     const task_kind k = setup_.tasks[t].kind;
     if (is_vcpu(k)) {
       const action a = action_[t];
       action_[t] = action::enter;
       switch (a) {
-        case action::enter: return ev::enter(c);
-        case action::user: return ev::user(c);
-        case action::block: return_to_[c] = t; return ev::switch_to(c, idle_task);
+        case action::enter: return put(out, ev::enter(c));
+        case action::user: return put(out, ev::user(c));
+        case action::block: return_to_[c] = t; return put(out, ev::switch_to(c, idle_task));
         case action::preempt:
         case action::host_user: {
           const std::uint32_t other = pick_local(c, t, a == action::host_user);
-          if (other == idle_task) return a == action::host_user ? ev::user(c) : ev::enter(c);
+          if (other == idle_task)
+            return put(out, a == action::host_user ? ev::user(c) : ev::enter(c));
           return_to_[c] = t;
           did_user_[c] = false;
-          return ev::switch_to(c, other);
+          return put(out, ev::switch_to(c, other));
         }
       }
     }
     if (k == task_kind::user && !did_user_[c]) {
       did_user_[c] = true;
-      return ev::user(c);
+      return put(out, ev::user(c));
     }
     did_user_[c] = false;
     std::uint32_t back = return_to_[c];
     return_to_[c] = idle_task;
     if (back == t || (back != idle_task && sched_.home(back) != c)) back = idle_task;
-    return ev::switch_to(c, back);
+    return put(out, ev::switch_to(c, back));
   }
 
   action decide() noexcept {
