@@ -37,11 +37,12 @@ inline std::string generate_kvm_trace(std::size_t target) {
       std::snprintf(comm, sizeof comm, "CPU %u/KVM", vcpu);
       double t = 1000.0 + iter * 1e-3 + cpu * 2e-4;
       const double dt = 1e-6;
-      const std::string v = "vcpu " + std::to_string(vcpu);
+      const std::string v = std::string("vcpu ") + std::to_string(vcpu);
       line(cpu, comm, tid, t += dt, "sys_enter", "NR 16 (d, ae80, 0, 0, 0, 0)");
       line(cpu, comm, tid, t += dt, "kvm_fpu", "load");
       line(cpu, comm, tid, t += dt, "write_msr", std::string("c0000082, value ") + guest_lstar);
-      line(cpu, comm, tid, t += dt, "write_msr", "c0000103, value " + std::to_string(vcpu));
+      line(cpu, comm, tid, t += dt, "write_msr",
+           std::string("c0000103, value ") + std::to_string(vcpu));
       line(cpu, comm, tid, t += dt, "kvm_entry", v + ", rip 0xffffffff9d2f14a6");
       for (int k = 0; k < 3; ++k) {
         line(cpu, comm, tid, t += dt, "kvm_exit",
@@ -53,12 +54,13 @@ inline std::string generate_kvm_trace(std::size_t target) {
            v + " reason HLT rip 0xffffffff9d2f2a1e info1 0x0000000000000000 info2 "
                "0x0000000000000000 intr_info 0x00000000 error_code 0x00000000");
       const std::string cs = std::string(comm);
-      const std::string idle = "swapper/" + std::to_string(cpu);
+      const std::string idle = std::string("swapper/") + std::to_string(cpu);
       line(cpu, comm, tid, t += dt, "sched_switch",
-           "prev_comm=" + cs + " prev_pid=" + std::to_string(tid) +
+           std::string("prev_comm=") + cs + " prev_pid=" + std::to_string(tid) +
                " prev_prio=120 prev_state=S ==> next_comm=" + idle + " next_pid=0 next_prio=120");
       line(cpu, "<idle>", 0, t += dt, "sched_switch",
-           "prev_comm=" + idle + " prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=" + cs +
+           std::string("prev_comm=") + idle +
+               " prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=" + cs +
                " next_pid=" + std::to_string(tid) + " next_prio=120");
       line(cpu, comm, tid, t += dt, "kvm_entry", v + ", rip 0xffffffff9d2f2a1f");
       line(cpu, comm, tid, t += dt, "kvm_exit",
@@ -68,7 +70,8 @@ inline std::string generate_kvm_trace(std::size_t target) {
       line(cpu, comm, tid, t += dt, "kvm_userspace_exit", "reason KVM_EXIT_MMIO (6)");
       line(cpu, comm, tid, t += dt, "sys_exit", "NR 16 = 0");
       line(cpu, comm, tid, t += dt, "write_msr", std::string("c0000082, value ") + host_lstar);
-      line(cpu, comm, tid, t += dt, "write_msr", "c0000103, value " + std::to_string(cpu));
+      line(cpu, comm, tid, t += dt, "write_msr",
+           std::string("c0000103, value ") + std::to_string(cpu));
     }
     ++iter;
   }

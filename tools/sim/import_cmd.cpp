@@ -146,7 +146,9 @@ int import_command(int argc, char** argv) {
     } else if (a == "--no-line-comments") {
       opt.line_comments = false;
     } else if (a.size() > 1 && a[0] == '-') {
-      return usage(("unknown option " + std::string(a)).c_str());
+      std::string why = "unknown option ";
+      why += a;
+      return usage(why.c_str());
     } else if (file.empty()) {
       file = std::string(a);
     } else {

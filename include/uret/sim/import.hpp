@@ -37,6 +37,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <span>
 #include <string>
@@ -197,6 +198,30 @@ struct imported_trace {
   [[nodiscard]] bool has_ground_truth() const noexcept { return !trace.expected.empty(); }
 };
 
+/// One event as a line of the replay format (no newline), as the importer writes it. Task names
+/// the importer makes never need quoting.
+[[nodiscard]] inline std::string event_text(const event& e, const setup& s) {
+  const auto task = [&](std::uint32_t t) -> std::string_view {
+    if (t == idle_task) return "idle";
+    return t < s.tasks.size() ? std::string_view(s.tasks[t].name) : std::string_view("?");
+  };
+  std::string out(to_string(e.kind));
+  out += ' ';
+  if (e.kind == event_kind::migrate) {
+    out += task(e.task);
+    out += ' ';
+  }
+  out += std::to_string(e.cpu);
+  if (e.kind == event_kind::switch_to) {
+    out += ' ';
+    out += task(e.task);
+  } else if (e.kind == event_kind::exit && e.arg != 0) {
+    out += ' ';
+    out += to_string(static_cast<exit_outcome>(e.arg));
+  }
+  return out;
+}
+
 namespace detail {
 
 inline constexpr std::string_view builtin_kernel_thread_prefixes[] = {
@@ -235,6 +260,36 @@ inline void append_hex(std::string& out, std::uint64_t v) {
   } while (v != 0);
   out += "0x";
   while (n > 0) out.push_back(buf[--n]);
+}
+
+/// Appends `parts` to `out`. (Building text by appends only: `"literal" + std::string&&` trips
+/// GCC 12's -Wrestrict false positive in optimised builds.)
+inline void cat(std::string& out, std::initializer_list<std::string_view> parts) {
+  for (std::string_view p : parts) out.append(p.data(), p.size());
+}
+
+/// `parts` joined.
+[[nodiscard]] inline std::string cat(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  cat(out, parts);
+  return out;
+}
+
+/// `n` in decimal.
+[[nodiscard]] inline std::string dec(std::size_t n) { return std::to_string(n); }
+
+/// `s` padded with blanks to `width`, on the left when `right`.
+[[nodiscard]] inline std::string pad(std::string_view s, std::size_t width, bool right) {
+  std::string out;
+  if (right && s.size() < width) out.append(width - s.size(), ' ');
+  out.append(s.data(), s.size());
+  if (!right && s.size() < width) out.append(width - s.size(), ' ');
+  return out;
+}
+
+/// "+p/-m".
+[[nodiscard]] inline std::string plus_minus(std::size_t p, std::size_t m) {
+  return cat({"+", dec(p), "/-", dec(m)});
 }
 
 /// The two-pass importer; one object per import.
@@ -893,7 +948,7 @@ class trace_importer {
   }
 
   void render_event(std::string& s, const event& e, const event_source& src) const {
-    s += format_event(e, out_.trace.setup);
+    s += event_text(e, out_.trace.setup);
     if (opt_.line_comments) {
       s += "  # line ";
       s += std::to_string(src.line);
@@ -933,10 +988,9 @@ class trace_importer {
     s.reserve(tr.events.size() * 34 + tr.expected.size() * 56 + 4096);
     s += "# imported by uret-sim import from ";
     s += opt_.source;
-    s += "\n# lines " + std::to_string(st.lines) + ", parsed " + std::to_string(st.parsed) +
-         ", ignored " + std::to_string(st.ignored) + ", unparsed " + std::to_string(st.unparsed) +
-         ", gaps " + std::to_string(st.gaps) + "\n";
-    s += "uret-replay 1\ncpus " + std::to_string(tr.setup.cpus) + "\n";
+    cat(s, {"\n# lines ", dec(st.lines), ", parsed ", dec(st.parsed), ", ignored ", dec(st.ignored),
+            ", unparsed ", dec(st.unparsed), ", gaps ", dec(st.gaps), "\n"});
+    cat(s, {"uret-replay 1\ncpus ", dec(tr.setup.cpus), "\n"});
     for (std::uint32_t c = 0; c < tr.setup.cpus; ++c) {
       msr_values def{};
       for (unsigned i = 0; i < msr_count; ++i) def[i] = host_default(c, i);
@@ -963,11 +1017,11 @@ class trace_importer {
     for (std::size_t i = 0; i <= tr.events.size(); ++i) {
       for (; x < tr.expected.size() && tr.expected[x].before_event == i; ++x) {
         const auto& w = tr.expected[x];
-        s += "expect-wrmsr " + std::to_string(w.cpu) + ' ';
+        cat(s, {"expect-wrmsr ", dec(w.cpu), " "});
         s += msr_token(w.msr);
         s += ' ';
         append_hex(s, w.value);
-        if (opt_.line_comments) s += "  # line " + std::to_string(out_.expected_lines[x]);
+        if (opt_.line_comments) cat(s, {"  # line ", dec(out_.expected_lines[x])});
         s += '\n';
       }
       if (i < tr.events.size()) render_event(s, tr.events[i], out_.sources[i]);
@@ -1009,21 +1063,34 @@ class trace_importer {
 ///     CPUs, 4 tasks, 0 gaps, 18 expect-wrmsr
 [[nodiscard]] inline std::string format_import_summary(const imported_trace& imp,
                                                        std::string_view source) {
+  using detail::cat, detail::dec;
   const auto& st = imp.stats;
-  std::string o = "uret-sim import: ";
-  o += source;
-  o += ": " + std::to_string(st.lines) + " lines, " + std::to_string(st.parsed) + " parsed, " +
-       std::to_string(st.ignored) + " ignored, " + std::to_string(st.unparsed) + " unparsed; " +
-       std::to_string(st.events) + " events on " + std::to_string(imp.trace.setup.cpus) +
-       " CPUs, " + std::to_string(imp.trace.setup.tasks.size()) + " tasks, " +
-       std::to_string(st.gaps) + " gaps, " + std::to_string(imp.trace.expected.size()) +
-       " expect-wrmsr\n";
+  std::string o = cat({"uret-sim import: ",
+                       source,
+                       ": ",
+                       dec(st.lines),
+                       " lines, ",
+                       dec(st.parsed),
+                       " parsed, ",
+                       dec(st.ignored),
+                       " ignored, ",
+                       dec(st.unparsed),
+                       " unparsed; ",
+                       dec(st.events),
+                       " events on ",
+                       dec(imp.trace.setup.cpus),
+                       " CPUs, ",
+                       dec(imp.trace.setup.tasks.size()),
+                       " tasks, ",
+                       dec(st.gaps),
+                       " gaps, ",
+                       dec(imp.trace.expected.size()),
+                       " expect-wrmsr\n"});
   for (const auto& u : st.first_unparsed) {
-    o += "  unparsed line " + std::to_string(u.line) + ": " + u.text + "\n";
+    cat(o, {"  unparsed line ", dec(u.line), ": ", u.text, "\n"});
   }
   if (st.unparsed > st.first_unparsed.size()) {
-    o += "  ... and " + std::to_string(st.unparsed - st.first_unparsed.size()) +
-         " more unparsed lines\n";
+    cat(o, {"  ... and ", dec(st.unparsed - st.first_unparsed.size()), " more unparsed lines\n"});
   }
   return o;
 }
@@ -1286,40 +1353,27 @@ struct ground_truth_comparison {
 [[nodiscard]] inline std::string format_ground_truth(const imported_trace& imp,
                                                      const ground_truth_comparison& cmp,
                                                      std::string_view strategy = "user-return") {
-  auto pad = [](std::string s, std::size_t w, bool right) {
-    if (s.size() < w) s.insert(right ? 0 : s.size(), w - s.size(), ' ');
-    return s;
-  };
-  auto msr_text = [](msr_index m) { return msr_token(m); };
+  using detail::cat, detail::dec, detail::pad, detail::plus_minus;
   auto signed_diff = [](std::size_t p, std::size_t a) {
-    return p >= a ? "+" + std::to_string(p - a) : "-" + std::to_string(a - p);
+    return p >= a ? cat({"+", dec(p - a)}) : cat({"-", dec(a - p)});
   };
-  std::string o;
-  o += "Ground truth: KVM's WRMSRs (msr:write_msr) vs the ";
-  o += strategy;
-  o += " strategy\n";
-  std::size_t w = std::max<std::size_t>(12, strategy.size());
-  o += "  " + pad("MSR", 14, false) + pad("KVM", 8, true) + "  " +
-       pad(std::string(strategy), w, true) + pad("diff", 8, true) + pad("explained", 12, true) +
-       pad("unexplained", 14, true) + "\n";
+  std::string o =
+      cat({"Ground truth: KVM's WRMSRs (msr:write_msr) vs the ", strategy, " strategy\n"});
+  const std::size_t w = std::max<std::size_t>(12, strategy.size());
+  cat(o, {"  ", pad("MSR", 14, false), pad("KVM", 8, true), "  ", pad(strategy, w, true),
+          pad("diff", 8, true), pad("explained", 12, true), pad("unexplained", 14, true), "\n"});
   for (const auto& r : cmp.rows) {
-    o += "  " + pad(msr_text(r.msr), 14, false) + pad(std::to_string(r.actual), 8, true) + "  " +
-         pad(std::to_string(r.predicted), w, true) +
-         pad(signed_diff(r.predicted, r.actual), 8, true) +
-         pad("+" + std::to_string(r.explained_extra) + "/-" + std::to_string(r.explained_missing),
-             12, true) +
-         pad("+" + std::to_string(r.unexplained_extra) + "/-" +
-                 std::to_string(r.unexplained_missing),
-             14, true) +
-         "\n";
+    cat(o, {"  ", pad(msr_token(r.msr), 14, false), pad(dec(r.actual), 8, true), "  ",
+            pad(dec(r.predicted), w, true), pad(signed_diff(r.predicted, r.actual), 8, true),
+            pad(plus_minus(r.explained_extra, r.explained_missing), 12, true),
+            pad(plus_minus(r.unexplained_extra, r.unexplained_missing), 14, true), "\n"});
   }
-  o += "  " + pad("all", 14, false) + pad(std::to_string(cmp.actual), 8, true) + "  " +
-       pad(std::to_string(cmp.predicted), w, true) +
-       pad(signed_diff(cmp.predicted, cmp.actual), 8, true) + "\n";
+  cat(o, {"  ", pad("all", 14, false), pad(dec(cmp.actual), 8, true), "  ",
+          pad(dec(cmp.predicted), w, true), pad(signed_diff(cmp.predicted, cmp.actual), 8, true),
+          "\n"});
   if (cmp.exact()) {
-    o += "  difference: none. Every traced WRMSR predicted, same value, same order (";
-    o += std::to_string(cmp.actual) + " writes on " + std::to_string(cmp.cpus_with_writes) +
-         " CPUs).\n";
+    cat(o, {"  difference: none. Every traced WRMSR predicted, same value, same order (",
+            dec(cmp.actual), " writes on ", dec(cmp.cpus_with_writes), " CPUs).\n"});
     return o;
   }
   // One line per stretch (consecutive differences share CPU, lines and reason), at most 12.
@@ -1340,31 +1394,28 @@ struct ground_truth_comparison {
       if (e.order_only) {
         per_msr += " same writes in another order";
       } else {
-        per_msr += " " + msr_text(e.msr) + " +" + std::to_string(e.extra) + "/-" +
-                   std::to_string(e.missing);
+        cat(per_msr, {" ", msr_token(e.msr), " ", plus_minus(e.extra, e.missing)});
       }
     }
     ++stretches;
     if (shown < 12) {
       ++shown;
-      o += "    " + pad(std::string(to_string(d.reason)), 16, false) + "CPU " +
-           std::to_string(d.cpu) + "  +" + std::to_string(extra) + "/-" + std::to_string(missing) +
-           "  trace lines " + std::to_string(d.first_line) + "-" + std::to_string(d.last_line);
+      cat(o,
+          {"    ", pad(to_string(d.reason), 16, false), "CPU ", dec(d.cpu), "  ",
+           plus_minus(extra, missing), "  trace lines ", dec(d.first_line), "-", dec(d.last_line)});
       if (d.reason == difference_reason::gap) {
         for (const auto& g : imp.gaps) {
           if (g.cpu == d.cpu && g.line + 1 >= d.first_line && g.line <= d.last_line + 1) {
-            o += " (";
-            o += to_string(g.kind);
-            o += " at line " + std::to_string(g.line) + ")";
+            cat(o, {" (", to_string(g.kind), " at line ", dec(g.line), ")"});
             break;
           }
         }
       }
-      o += ":" + per_msr + "\n";
+      cat(o, {":", per_msr, "\n"});
     }
     i = j;
   }
-  if (stretches > shown) o += "    ... " + std::to_string(stretches - shown) + " more stretches\n";
+  if (stretches > shown) cat(o, {"    ... ", dec(stretches - shown), " more stretches\n"});
   for (auto reason : {difference_reason::trace_start, difference_reason::gap,
                       difference_reason::probable_return, difference_reason::value_changed}) {
     std::size_t extra = 0, missing = 0;
@@ -1372,11 +1423,9 @@ struct ground_truth_comparison {
       if (d.reason == reason) extra += d.extra, missing += d.missing;
     }
     if (extra + missing == 0) continue;
-    o += "  explained by ";
-    o += to_string(reason);
-    o += ": +" + std::to_string(extra) + "/-" + std::to_string(missing) + "\n";
+    cat(o, {"  explained by ", to_string(reason), ": ", plus_minus(extra, missing), "\n"});
   }
-  o += "  unexplained: " + std::to_string(cmp.unexplained()) + " write(s)\n";
+  cat(o, {"  unexplained: ", dec(cmp.unexplained()), " write(s)\n"});
   return o;
 }
 
