@@ -59,11 +59,15 @@ class mock_msr {
     const std::optional<std::size_t> i = lookup(msr);
     if (i) {
       decls_[*i].reserved = reserved;
-      for (auto& c : cpus_) c.regs[*i] = value;
+      for (auto& c : cpus_) c.reg(*i) = value;
       return;
     }
+    const std::size_t n = decls_.size();
     decls_.push_back({msr, reserved});
-    for (auto& c : cpus_) c.regs.push_back(value);
+    for (auto& c : cpus_) {
+      if (n % reg_line::count == 0) c.regs.emplace_back();
+      c.reg(n) = value;
+    }
   }
 
   /// RDMSR on `cpu`.
@@ -76,7 +80,7 @@ class mock_msr {
       return errc::msr_fault;
     }
     ++c.stats.reads;
-    return c.regs[*i];
+    return c.reg(*i);
   }
 
   /// WRMSR on `cpu`: faults (changing nothing) when undeclared, a reserved bit is set, or a
@@ -89,7 +93,7 @@ class mock_msr {
       ++c.stats.faults;
       return errc::msr_fault;
     }
-    c.regs[*i] = value;
+    c.reg(*i) = value;
     ++c.stats.writes;
     if (logging_) c.log.push_back({msr, value});  // may terminate on allocation failure
     if (hook_ != nullptr) hook_(hook_context_, cpu, msr, value);
@@ -101,7 +105,7 @@ class mock_msr {
   bool poke(cpu_id cpu, msr_index msr, std::uint64_t value) noexcept {
     const std::optional<std::size_t> i = lookup(msr);
     if (cpu.value >= cpus_.size() || !i) return false;
-    cpus_[cpu.value].regs[*i] = value;
+    cpus_[cpu.value].reg(*i) = value;
     return true;
   }
 
@@ -109,7 +113,7 @@ class mock_msr {
   [[nodiscard]] std::optional<std::uint64_t> peek(cpu_id cpu, msr_index msr) const noexcept {
     const std::optional<std::size_t> i = lookup(msr);
     if (cpu.value >= cpus_.size() || !i) return std::nullopt;
-    return cpus_[cpu.value].regs[*i];
+    return cpus_[cpu.value].reg(*i);
   }
 
   /// The next write of `msr` on `cpu` faults (once per call).
@@ -147,8 +151,19 @@ class mock_msr {
     msr_index msr;
     std::uint64_t reserved;
   };
+  // Registers in whole, aligned cache lines, so that CPUs' register files never share one.
+  struct alignas(64) reg_line {
+    static constexpr std::size_t count = 8;
+    std::uint64_t value[count] = {};
+  };
   struct alignas(64) per_cpu {
-    std::vector<std::uint64_t> regs;
+    std::uint64_t& reg(std::size_t i) noexcept {
+      return regs[i / reg_line::count].value[i % reg_line::count];
+    }
+    [[nodiscard]] std::uint64_t reg(std::size_t i) const noexcept {
+      return regs[i / reg_line::count].value[i % reg_line::count];
+    }
+    std::vector<reg_line> regs;
     std::vector<write_record> log;
     std::vector<msr_index> fail_reads;
     std::vector<msr_index> fail_writes;
