@@ -3,8 +3,10 @@
 //
 //   uret-bench                                  every workload, every strategy, tables on stdout
 //   uret-bench --json rows.json --svg chart.svg also the rows as JSON and a chart
+//   uret-bench --trace FILE                     every strategy on a recorded kernel trace
 //   uret-bench --scaling                        simulator and slot-table throughput, 1 and 2
-//   threads uret-bench --help                           the options and their defaults
+//                                               threads
+//   uret-bench --help                           the options and their defaults
 //
 // See docs/benchmarks.md for the workloads, the cost model and the JSON schema.
 #include <fmt/format.h>
@@ -23,6 +25,7 @@
 #include "bench.hpp"
 #include "report.hpp"
 #include "scaling.hpp"
+#include "uret/sim/import.hpp"
 #include "uret/sim/sim.hpp"
 
 namespace {
@@ -51,6 +54,8 @@ struct cli {
   std::string svg_path;
   bool scaling = false;
   bool quiet = false;
+  std::string trace_path;  // --trace: a recorded kernel trace instead of generated workloads
+  sim::import_options import;
 };
 
 void usage(std::FILE* out) {
@@ -68,7 +73,12 @@ void usage(std::FILE* out) {
       "  --svg FILE            write a chart of WRMSR per 1000 events (log scale)\n"
       "  --no-timing           skip the timed second run (ns/event column is 0)\n"
       "  --scaling             print throughput at 1 and 2 threads and the per-CPU record size\n"
-      "  --quiet               no tables on stdout (with --json/--svg)\n",
+      "  --quiet               no tables on stdout (with --json/--svg)\n"
+      "  --trace FILE          every strategy on a kernel trace (ftrace, trace-cmd report or\n"
+      "                        perf script text; docs/traces.md), plus a ground-truth block\n"
+      "                        when it has msr:write_msr events\n"
+      "  --no-switch-heuristic (with --trace) a switch to another user task is not taken as\n"
+      "                        a probable return to user mode\n",
       std::size(default_workloads), std::size(sim::all_strategies), default_events, default_seed,
       uret_bench::bench_options{}.wrmsr_cycles, uret_bench::bench_options{}.rdmsr_cycles);
 }
@@ -165,6 +175,10 @@ cli parse(int argc, char** argv) {
       c.scaling = true;
     } else if (a == "--quiet") {
       c.quiet = true;
+    } else if (a == "--trace") {
+      c.trace_path = value();
+    } else if (a == "--no-switch-heuristic") {
+      c.import.switch_to_user_task_returns = false;
     } else {
       usage(stderr);
       fail(fmt::format("unknown option '{}'", a));
@@ -272,6 +286,61 @@ void write_file(const std::string& path, const std::string& text) {
   if (std::fclose(f) != 0 || !ok) fail(fmt::format("error writing {}", path));
 }
 
+std::string read_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) fail(fmt::format("cannot read {}", path));
+  std::string text;
+  char buf[1 << 16];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  const bool ok = std::ferror(f) == 0;
+  std::fclose(f);
+  if (!ok) fail(fmt::format("error reading {}", path));
+  return text;
+}
+
+void write_outputs(const cli& c, const std::vector<row>& rows,
+                   const std::vector<std::string>& workloads, const std::string& title) {
+  if (!c.json_path.empty()) {
+    write_file(c.json_path,
+               uret_bench::format_json(rows, c.bench.wrmsr_cycles, c.bench.rdmsr_cycles));
+  }
+  if (!c.svg_path.empty()) {
+    std::vector<std::string> names;
+    for (const sim::strategy s : c.strategies) names.emplace_back(sim::to_string(s));
+    write_file(c.svg_path, uret_bench::format_svg(rows, workloads, names, title));
+  }
+}
+
+// --trace: import a recorded kernel trace, price every strategy on it, and where the trace
+// carries msr:write_msr, compare the user-return strategy with what KVM really wrote.
+int run_trace(cli c) {
+  c.import.source = c.trace_path;
+  const sim::imported_trace imp = sim::import_trace(read_file(c.trace_path), c.import);
+  fmt::print(stderr, "{}", sim::format_import_summary(imp, c.trace_path));
+  if (imp.trace.events.empty()) fail(fmt::format("{}: no events to replay", c.trace_path));
+  const std::string w = "trace";
+  const std::vector<row> rows =
+      uret_bench::run_all_strategies(imp.trace, w, 0, c.strategies, c.bench, {});
+  if (!c.quiet) {
+    uret_bench::table_heading h;
+    h.workload = w;
+    h.description = fmt::format("imported from {} ({} lines, {} gaps, {} unparsed)", c.trace_path,
+                                imp.stats.lines, imp.stats.gaps, imp.stats.unparsed);
+    h.events = imp.trace.events.size();
+    h.cpus = imp.trace.setup.cpus;
+    h.oracle_wrmsr = rows.empty() ? 0 : rows.front().oracle_wrmsr;
+    fmt::print("{}\n", uret_bench::format_table(h, rows));
+  }
+  if (imp.has_ground_truth()) {
+    fmt::print("{}", sim::check_ground_truth(imp).block);
+  } else if (!c.quiet) {
+    fmt::print("no msr:write_msr events of user-return MSRs in the trace: no ground truth\n");
+  }
+  write_outputs(c, rows, {w}, fmt::format("uret-bench: WRMSRs by strategy on {}", c.trace_path));
+  return 0;
+}
+
 sim::workload_params params_for(const std::string& name, const cli& c) {
   sim::workload_params p = *sim::find_workload(name);
   if (c.cpus) p.cpus = *c.cpus;
@@ -333,6 +402,7 @@ int run_scaling(const cli& c) {
 int main(int argc, char** argv) {
   const cli c = parse(argc, argv);
   if (c.scaling) return run_scaling(c);
+  if (!c.trace_path.empty()) return run_trace(c);
 
   if (!c.quiet) {
     fmt::print(
@@ -370,18 +440,9 @@ int main(int argc, char** argv) {
   progress.finish();
   if (!c.quiet) fmt::print("{}", format_claims(rows));
 
-  if (!c.json_path.empty()) {
-    write_file(c.json_path,
-               uret_bench::format_json(rows, c.bench.wrmsr_cycles, c.bench.rdmsr_cycles));
-  }
-  if (!c.svg_path.empty()) {
-    std::vector<std::string> names;
-    for (const sim::strategy s : c.strategies) names.emplace_back(sim::to_string(s));
-    write_file(c.svg_path,
-               uret_bench::format_svg(rows, c.workloads, names,
-                                      fmt::format("uret-bench: WRMSRs by restoration strategy "
-                                                  "({} events per workload, seed {})",
-                                                  uret_bench::group_digits(c.events), c.seed)));
-  }
+  write_outputs(c, rows, c.workloads,
+                fmt::format("uret-bench: WRMSRs by restoration strategy "
+                            "({} events per workload, seed {})",
+                            uret_bench::group_digits(c.events), c.seed));
   return 0;
 }
