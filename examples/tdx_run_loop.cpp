@@ -74,7 +74,7 @@ int main() {
     std::printf("  enter the TD ... %s\n", name(r.outcome));
     sim::tdx_module_exit(hw, cpu, r.outcome);  // what the TDX module did (KVM cannot tell)
     for (unsigned s = 0; s < sim::msr_count; ++s) {
-      if (((sim::tdx_clobbered >> s) & 1U) == 0) continue;
+      if (!sim::has(sim::tdx_clobbered, s)) continue;
       if (!table.may_clobber(cpu, s, sim::tdx_post_exit(s))) return 1;
     }
     if (r.to_user_space) {

@@ -15,7 +15,7 @@ TEST_CASE("the TDX module resets its MSRs only on a real exit", "[sim/hardware]"
   REQUIRE(hw == s.host[1]);
   sim::tdx_module_exit(hw, sim::exit_outcome::real);
   for (unsigned i = 0; i < sim::msr_count; ++i) {
-    const bool clobbered = ((sim::tdx_clobbered >> i) & 1U) != 0;
+    const bool clobbered = sim::has(sim::tdx_clobbered, i);
     REQUIRE(hw[i] == (clobbered ? sim::tdx_post_exit(i) : s.host[1][i]));
   }
 }

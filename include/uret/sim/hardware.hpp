@@ -21,7 +21,7 @@ namespace uret::sim {
 inline void tdx_module_exit(msr_values& hw, exit_outcome outcome) noexcept {
   if (outcome != exit_outcome::real) return;
   for (unsigned s = 0; s < msr_count; ++s) {
-    if ((tdx_clobbered >> s) & 1U) hw[s] = tdx_post_exit(s);
+    if (has(tdx_clobbered, s)) hw[s] = tdx_post_exit(s);
   }
 }
 
@@ -29,7 +29,7 @@ inline void tdx_module_exit(msr_values& hw, exit_outcome outcome) noexcept {
 inline void tdx_module_exit(mock_msr& hw, cpu_id cpu, exit_outcome outcome) noexcept {
   if (outcome != exit_outcome::real) return;
   for (unsigned s = 0; s < msr_count; ++s) {
-    if ((tdx_clobbered >> s) & 1U) static_cast<void>(hw.poke(cpu, slot_msrs[s], tdx_post_exit(s)));
+    if (has(tdx_clobbered, s)) static_cast<void>(hw.poke(cpu, slot_msrs[s], tdx_post_exit(s)));
   }
 }
 

@@ -50,7 +50,7 @@ class oracle {
         satisfied_[c] = step.task;
         const slot_set need = loads(t.kind);
         for (unsigned s = 0; s < msr_count; ++s) {
-          if (((need >> s) & 1U) == 0) continue;
+          if (!has(need, s)) continue;
           const std::uint64_t v = merged(t.guest[s], value_mask(s), host[s]);
           if (hw[s] != v) {
             hw[s] = v;

@@ -278,7 +278,7 @@ class simulator {
   // Invalidate `slots` on `c` (no-op where the table is offline).
   void invalidate(std::uint32_t c, slot_set s) {
     for (unsigned i = 0; i < msr_count; ++i) {
-      if ((s >> i) & 1U) static_cast<void>(table_.invalidate(cpu_id{c}, i));
+      if (has(s, i)) static_cast<void>(table_.invalidate(cpu_id{c}, i));
     }
   }
 
@@ -312,7 +312,7 @@ class simulator {
     const bool unconditional = strategy_ == strategy::eager || strategy_ == strategy::run_loop;
     const slot_set need = loads(t.kind);
     for (unsigned s = 0; s < msr_count; ++s) {
-      if (((need >> s) & 1U) == 0) continue;
+      if (!has(need, s)) continue;
       if (unconditional) static_cast<void>(table_.invalidate(cpu_id{c}, s));
       if (!set(c, s, t.guest[s], value_mask(s))) return false;
     }
@@ -322,7 +322,7 @@ class simulator {
   // tdx_prepare_switch_to_guest() since late 2025: write the post-exit values for real.
   bool set_post_exit_values(std::uint32_t c) {
     for (unsigned s = 0; s < msr_count; ++s) {
-      if (((tdx_clobbered >> s) & 1U) == 0) continue;
+      if (!has(tdx_clobbered, s)) continue;
       if (!set(c, s, tdx_post_exit(s), ~std::uint64_t{0})) return false;
     }
     return true;
@@ -359,7 +359,7 @@ class simulator {
     if (opts_.check) {
       const slot_set need = loads(tk.kind);
       for (unsigned s = 0; s < msr_count; ++s) {
-        if (((need >> s) & 1U) == 0) continue;
+        if (!has(need, s)) continue;
         const std::uint64_t want = merged(tk.guest[s], value_mask(s), setup_.host[c][s]);
         const std::uint64_t real = hardware(c, s);
         checker_.expect(invariant::guest_entry, c, s, real == want, want, real);
@@ -391,14 +391,14 @@ class simulator {
       case strategy::tdx_set_before_entry: break;
       case strategy::tdx_update_after_run:
         for (unsigned s = 0; s < msr_count; ++s) {
-          if ((tdx_clobbered >> s) & 1U) {
+          if (has(tdx_clobbered, s)) {
             static_cast<void>(table_.update_cache(cpu_id{c}, s, tdx_post_exit(s)));
           }
         }
         break;
       case strategy::tdx_may_clobber:
         for (unsigned s = 0; s < msr_count; ++s) {
-          if ((tdx_clobbered >> s) & 1U) {
+          if (has(tdx_clobbered, s)) {
             static_cast<void>(table_.may_clobber(cpu_id{c}, s, tdx_post_exit(s)));
           }
         }

@@ -18,6 +18,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,6 +55,11 @@ inline constexpr msr_index slot_msrs[msr_count] = {
 using slot_set = std::uint8_t;
 inline constexpr slot_set all_slots = (1U << msr_count) - 1;
 
+/// True when `set` holds `slot`.
+[[nodiscard]] constexpr bool has(slot_set set, unsigned slot) noexcept {
+  return slot < msr_count && ((static_cast<unsigned>(set) >> slot) & 1U) != 0;
+}
+
 /// One value per slot.
 using msr_values = std::array<std::uint64_t, msr_count>;
 
@@ -85,11 +91,24 @@ inline constexpr std::uint64_t tsx_ctrl_host_bits = 1ULL << 1;
 }
 
 namespace detail {
+// Index of `msr` in well_known_msrs (its size if absent). An index, not a pointer: GCC's
+// -fsanitize=null rejects pointer comparisons in constant expressions.
+constexpr std::size_t well_known_index(msr_index msr) noexcept {
+  std::size_t i = 0;
+  for (const well_known_msr& m : well_known_msrs) {
+    if (m.index == msr) return i;
+    ++i;
+  }
+  return i;
+}
+constexpr bool tdx_resets(unsigned slot) noexcept {
+  const std::size_t i = well_known_index(slot_msrs[slot]);
+  return i < std::size(well_known_msrs) && well_known_msrs[i].tdx_clobbers;
+}
 constexpr slot_set tdx_clobber_set() noexcept {
   slot_set s = 0;
   for (unsigned i = 0; i < msr_count; ++i) {
-    const well_known_msr* m = find_well_known(slot_msrs[i]);
-    if (m != nullptr && m->tdx_clobbers) s = static_cast<slot_set>(s | (1U << i));
+    if (tdx_resets(i)) s = static_cast<slot_set>(s | (1U << i));
   }
   return s;
 }
@@ -102,8 +121,7 @@ namespace detail {
 constexpr msr_values tdx_post_exit_table() noexcept {
   msr_values v{};
   for (unsigned i = 0; i < msr_count; ++i) {
-    const well_known_msr* m = find_well_known(slot_msrs[i]);
-    v[i] = (m != nullptr && m->tdx_clobbers) ? m->tdx_post_exit : 0;
+    v[i] = tdx_resets(i) ? well_known_msrs[well_known_index(slot_msrs[i])].tdx_post_exit : 0;
   }
   return v;
 }
