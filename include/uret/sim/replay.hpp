@@ -2,9 +2,10 @@
 // line. docs/replay-format.md is the specification; this header reads and writes it.
 //
 //     uret::sim::parse_result p = uret::sim::parse_replay(text);
-//     if (!p.ok()) for (const auto& e : p.errors) std::printf("line %zu: %s\n", e.line,
-//     e.message.c_str()); std::string again = uret::sim::write_replay(p.trace);   // parses back to
-//     the same trace
+//     for (const uret::sim::parse_error& e : p.errors) {
+//       std::printf("line %zu: %s\n", e.line, e.message.c_str());
+//     }
+//     std::string again = uret::sim::write_replay(p.trace);  // parses back to the same trace
 //
 // Parsing never throws and never stops at the first error: every bad line is reported with its
 // number and skipped, and the rest is kept. write_replay() writes only what differs from the

@@ -2,11 +2,13 @@
 // counts WRMSRs and RDMSRs, checks the invariants after every event, and prices the trace with
 // the oracle.
 //
-//     uret::sim::trace t = uret::sim::generate(*uret::sim::find_workload("exit-storm"), 42,
-//     1'000'000); uret::sim::run_result r = uret::sim::run(t, uret::sim::strategy::user_return);
+//     namespace sim = uret::sim;
+//     sim::trace t = sim::generate(*sim::find_workload("exit-storm"), 42, 1'000'000);
+//     sim::run_result r = sim::run(t, sim::strategy::user_return);
 //     // r.wrmsr, r.rdmsr, r.oracle_wrmsr, r.violations, r.reports[0] ...
-//     uret::sim::run_options fast;  fast.check = false;       // no checker: fastest
-//     r = uret::sim::run(t, uret::sim::strategy::eager, fast);
+//     sim::run_options fast;
+//     fast.check = false;  // no checker: fastest
+//     r = sim::run(t, sim::strategy::eager, fast);
 //
 // The machine: a uret::mock_msr register file (the true hardware), a uret::notifier_chain, and
 // one uret::slot_table holding the seven simulated MSRs, brought online on every CPU at set-up

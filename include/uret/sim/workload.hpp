@@ -2,7 +2,8 @@
 // stream, reproducible from a seed, and the named workloads the benchmark compares.
 //
 //     const uret::sim::workload_params* p = uret::sim::find_workload("tdx-flaky");
-//     uret::sim::workload_params w = *p;  w.cpus = 4;
+//     uret::sim::workload_params w = *p;
+//     w.cpus = 4;
 //     uret::sim::trace t = uret::sim::generate(w, /*seed*/ 7, /*events*/ 1'000'000);
 //
 //     uret::sim::generator g{w, 7};          // or stream, for runs that do not fit in memory
