@@ -11,7 +11,7 @@ for group in "$@"; do
     build) pkgs="$pkgs cmake make g++ catch2 libfmt-dev pkg-config" ;;
     bench) pkgs="$pkgs libbenchmark-dev valgrind" ;;
     guest) pkgs="$pkgs qemu-system-x86 cpio xz-utils binutils gzip" ;;
-    clang) pkgs="$pkgs clang libclang-rt-14-dev" ;;
+    clang) pkgs="$pkgs clang libclang-rt-14-dev clang-format clang-tidy" ;;
     *) echo "deps.sh: unknown group '$group' (build, bench, guest, clang)" >&2; exit 2 ;;
   esac
 done
