@@ -7,8 +7,10 @@
 // subsequence of a trace is a valid trace (impossible events are ignored), so the shrinker
 // may drop events freely: it cuts the trace after the first violation, tries ever longer
 // suffixes run from a fresh machine, drops other CPUs' events, then removes chunks of halving
-// size until no single event can go, and finally drops unused tasks and CPUs. Each step keeps
-// a change only if the result still fails; the number of runs is bounded.
+// size until no single event can go, drops unused tasks and CPUs, and puts guest values the
+// failure does not need back to their defaults. Each step keeps
+// a change only if the result still fails; the runs and the events simulated are bounded, so a
+// huge trace whose failure needs its whole history comes back only partly shrunk.
 #pragma once
 
 #include <algorithm>
@@ -25,7 +27,8 @@ namespace uret::sim {
 
 /// Limits of shrink().
 struct shrink_options {
-  std::size_t max_runs = 4000;  ///< simulator runs at most
+  std::size_t max_runs = 4000;             ///< simulator runs at most
+  std::uint64_t max_events = 100'000'000;  ///< events simulated at most, over all runs
 };
 
 namespace detail {
@@ -33,7 +36,7 @@ namespace detail {
 class shrinker {
  public:
   shrinker(strategy s, invariant target, const run_options& base, const shrink_options& o)
-      : strategy_(s), target_(target), opts_(base), limit_(o.max_runs) {
+      : strategy_(s), target_(target), opts_(base), limit_(o.max_runs), event_limit_(o.max_events) {
     opts_.check = true;
     opts_.oracle = false;
     opts_.record_writes = false;
@@ -43,6 +46,7 @@ class shrinker {
   // Index of the first violation of the target, or no_event.
   std::uint64_t first(const setup& s, const std::vector<event>& events) {
     ++runs_;
+    events_run_ += events.size();
     simulator sim{s, strategy_, opts_};
     sim.run(events);
     return sim.result().first_violation[static_cast<std::size_t>(target_)];
@@ -50,7 +54,9 @@ class shrinker {
   bool fails(const setup& s, const std::vector<event>& events) {
     return first(s, events) != no_event;
   }
-  [[nodiscard]] bool budget() const noexcept { return runs_ < limit_; }
+  [[nodiscard]] bool budget() const noexcept {
+    return runs_ < limit_ && events_run_ < event_limit_;
+  }
 
   trace run(const trace& in) {
     trace t;
@@ -137,14 +143,30 @@ class shrinker {
       }
       out.events.push_back(e);
     }
-    return fails(out.setup, out.events) ? out : t;
+    if (!fails(out.setup, out.events)) return t;
+    // Guest values back to their defaults where the failure does not need them, so the
+    // reproducer writes no `guest` line it does not need.
+    std::uint32_t ordinal = 0;
+    for (task& tk : out.setup.tasks) {
+      if (!is_vcpu(tk.kind)) continue;
+      for (unsigned slot = 0; slot < msr_count && budget(); ++slot) {
+        const std::uint64_t was = tk.guest[slot];
+        if (was == guest_default(ordinal, slot)) continue;
+        tk.guest[slot] = guest_default(ordinal, slot);
+        if (!fails(out.setup, out.events)) tk.guest[slot] = was;
+      }
+      ++ordinal;
+    }
+    return out;
   }
 
   strategy strategy_;
   invariant target_;
   run_options opts_;
   std::size_t limit_;
+  std::uint64_t event_limit_;
   std::size_t runs_ = 0;
+  std::uint64_t events_run_ = 0;
 };
 
 }  // namespace detail
