@@ -1,4 +1,4 @@
-// The historical failure sequences of spec §5-6 (tests/sim/scenarios/*.replay), each shown
+// The historical failure sequences (docs/design.md, "Failure classes"; tests/sim/scenarios/),
 // caught under the faulty strategy or impossible under this library's.
 #include <uret/sim/replay.hpp>
 #include <uret/sim/simulator.hpp>

@@ -1,8 +1,8 @@
 // uret/sim/checker.hpp - the invariants of lazy user-return MSR restoration and a recorder of
 // their violations.
 //
-// The invariants (spec §7), checked by the simulator after every event against the *true*
-// hardware (mock_msr::peek), never against what the cache believes:
+// The invariants (docs/design.md, Invariants), checked by the simulator after every event against
+// the *true* hardware (mock_msr::peek), never against what the cache believes:
 //   I1  a slot whose cache differs from host (or is unknown) implies the restore is registered;
 //   I2  outside guest mode and outside the TDX module's window, a known cache equals hardware;
 //   I3  at every return to user mode hardware holds the host value Linux programmed, and
@@ -11,7 +11,7 @@
 //   I5  a failed WRMSR changes no cache state;
 //   G   (guest entry) a VMX/SVM guest is entered with the value it needs in every slot its
 //       kind loads: the guest's bits inside the mask, the host's outside it.
-// G is not in spec §7; it is how "the guest then runs with the wrong TSC_AUX" shows up.
+// G is not among I1-I5; it is how "the guest then runs with the wrong TSC_AUX" shows up.
 //
 // `checker` counts a state invariant (I1, I2) once per incident: a slot that stays wrong is
 // one violation until it is seen correct again. Event invariants (I3, I4, I5, G) count every

@@ -863,7 +863,7 @@ class trace_importer {
     slot_set shared_known = 0;
     for (std::uint32_t c = 0; c < cpus; ++c) {
       for (unsigned s = 0; s < msr_count; ++s) {
-        if ((cpu_[c].host_known >> s) & 1U)
+        if (has(cpu_[c].host_known, s))
           static_cast<void>(learn(shared, shared_known, s, cpu_[c].host[s]));
       }
     }
@@ -872,11 +872,11 @@ class trace_importer {
       const auto& cs = cpu_[c];
       for (unsigned s = 0; s < msr_count; ++s) {
         auto& h = tr.setup.host[c][s];
-        if ((cs.host_known >> s) & 1U) {
+        if (has(cs.host_known, s)) {
           h = cs.host[s];
-        } else if ((cs.host_read_known >> s) & 1U) {
+        } else if (has(cs.host_read_known, s)) {
           h = cs.host_read[s];
-        } else if (s != slots::tsc_aux && ((shared_known >> s) & 1U)) {
+        } else if (s != slots::tsc_aux && has(shared_known, s)) {
           h = shared[s];
           continue;
         } else {
@@ -901,7 +901,7 @@ class trace_importer {
         const std::uint64_t host = tr.setup.host[cpu][s];
         const bool differs = std::find(opt_.differing_msrs.begin(), opt_.differing_msrs.end(),
                                        slot_msrs[s]) != opt_.differing_msrs.end();
-        if ((t.guest_known >> s) & 1U) {
+        if (has(t.guest_known, s)) {
           g[s] = t.guest[s];
         } else if (ground_truth || !differs) {
           g[s] = host;  // the trace shows no write: the guest's value needs none
