@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "fixture.hpp"
 #include "generate_trace.hpp"
 #include "uret/sim/import.hpp"
 #include "uret/sim/replay.hpp"
@@ -20,13 +21,7 @@
 
 namespace {
 
-std::string fixture(const std::string& name) {
-  std::ifstream in(std::string(URET_IMPORT_FIXTURES) + "/" + name, std::ios::binary);
-  REQUIRE(in);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using uret_import_test::fixture;
 
 using write_key = std::tuple<std::uint32_t, std::uint32_t, std::uint64_t>;  // cpu, msr, value
 

@@ -10,18 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "fixture.hpp"
 #include "uret/sim/replay.hpp"
 #include "uret/sim/simulator.hpp"
 
 namespace {
 
-std::string fixture(const std::string& name) {
-  std::ifstream in(std::string(URET_IMPORT_FIXTURES) + "/" + name, std::ios::binary);
-  REQUIRE(in);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using uret_import_test::fixture;
 
 /// The events of an import as replay lines (no comments).
 std::vector<std::string> events(const uret::sim::imported_trace& imp) {
