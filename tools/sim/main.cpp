@@ -225,7 +225,9 @@ int cmd_list(int argc, char** argv) {
     std::string kinds;
     for (auto k :
          {sim::task_kind::vmx, sim::task_kind::svm, sim::task_kind::sev_es, sim::task_kind::tdx}) {
-      if (sim::handles(s, k)) kinds += (kinds.empty() ? "" : ",") + std::string(to_string(k));
+      if (!sim::handles(s, k)) continue;
+      if (!kinds.empty()) kinds += ',';  // appends only: GCC 12's -Wrestrict misfires on
+      kinds += to_string(k);             // "literal" + std::string&& at -O2 and above
     }
     fmt::print("  {:<22} {}\n  {:<22} handles {}{}\n", to_string(s), describe(s), "", kinds,
                sim::expected_correct(s) ? "" : "; known wrong");

@@ -421,7 +421,9 @@ inline std::string quote(std::string_view name) {
   auto task_name = [&](std::uint32_t t) -> std::string {
     if (t == idle_task) return "idle";
     if (t < s.tasks.size()) return detail::quote(s.tasks[t].name);
-    return "?" + std::to_string(t);
+    std::string unknown(1, '?');
+    unknown += std::to_string(t);
+    return unknown;
   };
   std::string line(to_string(e.kind));
   switch (e.kind) {
