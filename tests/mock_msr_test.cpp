@@ -113,3 +113,20 @@ TEST_CASE("mock_msr: the write hook runs after the hardware changed", "[mock_msr
   REQUIRE(hw.write(cpu_id{0}, msrs::tsc_aux, 2).has_value());
   CHECK(seen.calls == 1);
 }
+
+TEST_CASE("mock_msr: MSRs that share a hash bucket are still told apart", "[mock_msr]") {
+  // 0xC0000082, 0x1023, 0x107c and 0x10b3 land in the same bucket of the mock's index.
+  uret::mock_msr hw{1};
+  hw.declare(msrs::lstar, 1);
+  CHECK(hw.read(cpu_id{0}, uret::msr_index{0x1023}).error() == errc::msr_fault);  // one owner
+  hw.declare(uret::msr_index{0x1023}, 2);
+  hw.declare(uret::msr_index{0x107c}, 3);
+  CHECK(*hw.read(cpu_id{0}, msrs::lstar) == 1);
+  CHECK(*hw.read(cpu_id{0}, uret::msr_index{0x1023}) == 2);
+  CHECK(*hw.read(cpu_id{0}, uret::msr_index{0x107c}) == 3);
+  CHECK(hw.read(cpu_id{0}, uret::msr_index{0x10b3}).error() == errc::msr_fault);  // shared
+  CHECK(hw.write(cpu_id{0}, uret::msr_index{0x10b3}, 1).error() == errc::msr_fault);
+  REQUIRE(hw.write(cpu_id{0}, uret::msr_index{0x107c}, 9).has_value());
+  CHECK(*hw.peek(cpu_id{0}, uret::msr_index{0x107c}) == 9);
+  CHECK(*hw.peek(cpu_id{0}, msrs::lstar) == 1);
+}

@@ -13,6 +13,7 @@
 // concurrently: all mutable state is per CPU, on its own cache lines.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -64,6 +65,8 @@ class mock_msr {
     }
     const std::size_t n = decls_.size();
     decls_.push_back({msr, reserved});
+    std::int16_t& h = index_[bucket(msr)];
+    h = h == empty_bucket ? static_cast<std::int16_t>(n) : shared_bucket;
     for (auto& c : cpus_) {
       if (n % reg_line::count == 0) c.regs.emplace_back();
       c.reg(n) = value;
@@ -171,6 +174,13 @@ class mock_msr {
   };
 
   [[nodiscard]] std::optional<std::size_t> lookup(msr_index msr) const noexcept {
+    const std::int16_t h = index_[bucket(msr)];
+    if (h == empty_bucket) return std::nullopt;
+    if (h != shared_bucket) {
+      const auto i = static_cast<std::size_t>(h);
+      if (decls_[i].msr == msr) return i;
+      return std::nullopt;
+    }
     for (std::size_t i = 0; i < decls_.size(); ++i) {
       if (decls_[i].msr == msr) return i;
     }
@@ -187,7 +197,22 @@ class mock_msr {
     return false;
   }
 
+  // A small hash index over decls_: a bucket holds the one declared MSR that hashes there,
+  // or says that none does, or that several do (then the lookup scans decls_).
+  static constexpr std::int16_t empty_bucket = -1;
+  static constexpr std::int16_t shared_bucket = -2;
+  static constexpr std::size_t buckets = 64;
+  static constexpr std::size_t bucket(msr_index msr) noexcept {
+    return (msr.value * 0x9E3779B1U) >> 26;  // Fibonacci hashing to 6 bits
+  }
+
   std::vector<decl> decls_;
+  std::array<std::int16_t, buckets> index_ = make_empty_index();
+  static constexpr std::array<std::int16_t, buckets> make_empty_index() noexcept {
+    std::array<std::int16_t, buckets> a{};
+    a.fill(empty_bucket);
+    return a;
+  }
   std::vector<per_cpu> cpus_;
   bool logging_ = true;
   write_hook hook_ = nullptr;
