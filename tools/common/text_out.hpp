@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// tools/common/text_out.hpp - strings as JSON and CSV fields, escaped completely: quotes,
-// backslashes and every control character (RFC 8259 section 7; RFC 4180 for CSV).
+// tools/common/text_out.hpp - strings as JSON string literals, escaped completely: quotes,
+// backslashes and every control character (RFC 8259 section 7).
 #pragma once
 
 #include <string>
@@ -31,22 +31,6 @@ inline std::string json_string(std::string_view s) {
           out += c;
         }
     }
-  }
-  out += '"';
-  return out;
-}
-
-/// `s` as one CSV field: as is when plain, else in double quotes with quotes doubled.
-inline std::string csv_field(std::string_view s) {
-  bool plain = true;
-  for (const char c : s) {
-    if (c == ',' || c == '"' || c == '\n' || c == '\r') plain = false;
-  }
-  if (plain) return std::string(s);
-  std::string out = "\"";
-  for (const char c : s) {
-    if (c == '"') out += '"';
-    out += c;
   }
   out += '"';
   return out;
