@@ -4,6 +4,7 @@
 #
 #   run_guest.sh --init <static /init binary> --cache <dir in the build tree>
 #                [--timeout <seconds for QEMU>] [--smp <vCPUs>] [--example <static binary>]
+#                [--file <path>:<path in the initramfs>]...
 #
 # Exit status: 0 pass; 1 fail (the guest log is printed); 77 skipped (CTest's SKIP_RETURN_CODE),
 # after a line "skipped: <reason>", when QEMU or the kernel cannot be had here.
@@ -14,7 +15,7 @@
 # The guest's console log and a summary are kept in --cache (guest-console.log, guest-summary.log).
 set -euo pipefail
 
-init="" cache="" example="" qemu_timeout=120 smp=2
+init="" cache="" example="" qemu_timeout=120 smp=2 files=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --init) init=$2; shift 2 ;;
@@ -22,6 +23,7 @@ while [ $# -gt 0 ]; do
     --timeout) qemu_timeout=$2; shift 2 ;;
     --smp) smp=$2; shift 2 ;;
     --example) example=$2; shift 2 ;;
+    --file) files="$files $2"; shift 2 ;;
     *) echo "run_guest.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -154,6 +156,10 @@ if [ -n "$example" ]; then  # the guest runs it as /read_host_msrs
   cp "$example" "$stage/read_host_msrs"
   strip "$stage/read_host_msrs" 2>/dev/null || true
 fi
+for spec in $files; do  # extra files, e.g. a module built for this kernel
+  mkdir -p "$stage/$(dirname "${spec#*:}")"
+  cp "${spec%%:*}" "$stage/${spec#*:}"
+done
 initrd="$cache/initrd.gz"
 (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) |
   gzip -n -6 >"$initrd"
