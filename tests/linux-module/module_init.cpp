@@ -27,10 +27,10 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <cpuid.h>
 #include <atomic>
 #include <cerrno>
 #include <cinttypes>
-#include <cpuid.h>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
@@ -235,8 +235,8 @@ void run() {
   const std::uint64_t host = hw(1);
   stats s0 = read_stats(1);
   show("loaded", s0);
-  check(host == 1 && user_tsc_aux() == 1, "CPU 1 TSC_AUX is the CPU number: hw=%" PRIu64 " user=%" PRIu64,
-        host, user_tsc_aux());
+  check(host == 1 && user_tsc_aux() == 1,
+        "CPU 1 TSC_AUX is the CPU number: hw=%" PRIu64 " user=%" PRIu64, host, user_tsc_aux());
   check(s0.online == 1 && s0.registered == 0 && s0.host == host,
         "module: CPU 1 online, nothing registered, host value captured");
 

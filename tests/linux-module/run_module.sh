@@ -11,8 +11,8 @@
 # "skipped: <reason>", when the kernel, its headers, Kbuild or the compilers cannot be had.
 # Cached under --cache: the headers packages (linux-headers-<abi>-amd64 and -common, fetched
 # with apt-get download and unpacked with dpkg-deb -x), the module's build tree and the guest's
-# files. The kernel itself is cached by run_guest.sh (URET_GUEST_KERNEL_CACHE is honoured);
-# URET_GUEST_KERNEL_PKG pins the kernel for both.
+# files. The kernel itself is cached by run_guest.sh. URET_GUEST_KERNEL_CACHE=<dir> shares the
+# kernel and the headers between build trees; URET_GUEST_KERNEL_PKG pins the kernel for both.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -54,7 +54,7 @@ abi=${release%-amd64}                   # 6.1.0-57
   skip "$kernel_pkg is not a linux-image-<abi>-amd64 package"
 
 # --- its headers, and the Kbuild they need ------------------------------------------------------
-hdr="$cache/headers/$abi"
+hdr="${URET_GUEST_KERNEL_CACHE:-$cache/headers}/linux-headers-$abi"
 if [ ! -f "$hdr/.ready" ]; then
   note "fetching linux-headers-$release and linux-headers-$abi-common"
   rm -rf "$hdr"

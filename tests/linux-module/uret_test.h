@@ -11,20 +11,24 @@ extern "C" {
 #endif
 
 /* Who is running the table when the backend writes. */
-enum uret_test_context { URET_TEST_CTX_NOTIFIER = 0, URET_TEST_CTX_COMMAND = 1, URET_TEST_CTX_DROP = 2 };
+enum uret_test_context {
+  URET_TEST_CTX_NOTIFIER = 0,
+  URET_TEST_CTX_COMMAND = 1,
+  URET_TEST_CTX_DROP = 2
+};
 
 struct uret_test_stats {
-	unsigned long long writes;          /* the table's own counter */
-	unsigned long long skipped;         /* the table's own counter */
-	unsigned long long command_writes;  /* backend writes inside a command */
-	unsigned long long notifier_writes; /* backend writes from the user-return notifier */
-	unsigned long long drop_writes;     /* backend writes from drop() (hotplug, unload) */
-	unsigned long long drops;           /* drop() calls */
-	unsigned long long last_value;      /* the value of the last backend write */
-	unsigned long long host;            /* the table's host value (0 when offline) */
-	unsigned long long dirty, unknown;
-	int last_pid;                       /* the task that ran the last backend write */
-	int registered, online;
+  unsigned long long writes;          /* the table's own counter */
+  unsigned long long skipped;         /* the table's own counter */
+  unsigned long long command_writes;  /* backend writes inside a command */
+  unsigned long long notifier_writes; /* backend writes from the user-return notifier */
+  unsigned long long drop_writes;     /* backend writes from drop() (hotplug, unload) */
+  unsigned long long drops;           /* drop() calls */
+  unsigned long long last_value;      /* the value of the last backend write */
+  unsigned long long host;            /* the table's host value (0 when offline) */
+  unsigned long long dirty, unknown;
+  int last_pid; /* the task that ran the last backend write */
+  int registered, online;
 };
 
 /* Set-up, on one CPU with preemption off: the table, with TSC_AUX probed on that CPU. */
@@ -40,7 +44,7 @@ int uret_test_may_clobber(unsigned int cpu, unsigned long long value);
 int uret_test_invalidate(unsigned int cpu);
 /* A WRMSR of TSC_AUX behind the table's back (the "firmware"). */
 int uret_test_wrmsr_behind(unsigned int cpu, unsigned long long value);
-void uret_test_get_stats(unsigned int cpu, struct uret_test_stats *out);
+void uret_test_get_stats(unsigned int cpu, struct uret_test_stats* out);
 
 /* Provided by the C glue. */
 int uret_test_current_pid(void);

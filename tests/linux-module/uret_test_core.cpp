@@ -63,7 +63,8 @@ using table_type = uret::slot_table<recording_msr, 1, max_cpus, uret::linux_kern
 
 // Raw static storage: constructed in uret_test_core_init(), so nothing runs at load time.
 alignas(recording_msr) unsigned char backend_storage[sizeof(recording_msr)];
-alignas(uret::linux_kernel_notifiers) unsigned char chain_storage[sizeof(uret::linux_kernel_notifiers)];
+alignas(
+    uret::linux_kernel_notifiers) unsigned char chain_storage[sizeof(uret::linux_kernel_notifiers)];
 alignas(table_type) unsigned char table_storage[sizeof(table_type)];
 table_type* table = nullptr;
 unsigned slot = 0;

@@ -37,7 +37,9 @@ struct linux_kernel_notifier {
   /// True while the node is on some CPU's list.
   [[nodiscard]] bool registered() const noexcept { return node_.cpu >= 0; }
   /// The CPU whose list holds the node; meaningful only while registered().
-  [[nodiscard]] cpu_id cpu() const noexcept { return cpu_id{static_cast<std::uint32_t>(node_.cpu)}; }
+  [[nodiscard]] cpu_id cpu() const noexcept {
+    return cpu_id{static_cast<std::uint32_t>(node_.cpu)};
+  }
 
   uret_linux_node node_{{}, &linux_kernel_notifier::fire, -1};  // policy-owned
 
@@ -57,7 +59,8 @@ class linux_kernel_notifiers {
   using node_type = linux_kernel_notifier;
 
   /// Policy for CPUs 0 .. cpus-1 (clamped to 1 .. nr_cpu_ids at the first use of cpus()).
-  constexpr explicit linux_kernel_notifiers(std::size_t cpus) noexcept : cpus_(cpus == 0 ? 1 : cpus) {}
+  constexpr explicit linux_kernel_notifiers(std::size_t cpus) noexcept
+      : cpus_(cpus == 0 ? 1 : cpus) {}
   linux_kernel_notifiers(const linux_kernel_notifiers&) = delete;
   linux_kernel_notifiers& operator=(const linux_kernel_notifiers&) = delete;
 
