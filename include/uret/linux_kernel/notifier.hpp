@@ -58,7 +58,7 @@ class linux_kernel_notifiers {
  public:
   using node_type = linux_kernel_notifier;
 
-  /// Policy for CPUs 0 .. cpus-1 (clamped to 1 .. nr_cpu_ids at the first use of cpus()).
+  /// Policy for CPUs 0 .. cpus-1 (at least one; pass at most nr_cpu_ids).
   constexpr explicit linux_kernel_notifiers(std::size_t cpus) noexcept
       : cpus_(cpus == 0 ? 1 : cpus) {}
   linux_kernel_notifiers(const linux_kernel_notifiers&) = delete;

@@ -55,8 +55,6 @@ int uret_linux_rdmsr(unsigned int msr, unsigned long long* value);
 int uret_linux_wrmsr(unsigned int msr, unsigned long long value);
 /* smp_processor_id(): meaningful only while the caller cannot migrate. */
 unsigned int uret_linux_this_cpu(void);
-/* nr_cpu_ids: CPU numbers are below it. */
-unsigned int uret_linux_nr_cpu_ids(void);
 /* Nonzero when the caller may be preempted (and so migrate): preemptible(). */
 int uret_linux_preemptible(void);
 
@@ -109,8 +107,6 @@ int uret_linux_wrmsr(unsigned int msr, unsigned long long value) {
 }
 
 unsigned int uret_linux_this_cpu(void) { return smp_processor_id(); }
-
-unsigned int uret_linux_nr_cpu_ids(void) { return nr_cpu_ids; }
 
 int uret_linux_preemptible(void) { return preemptible(); }
 
