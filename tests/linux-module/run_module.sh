@@ -92,7 +92,7 @@ log="$cache/kbuild.log"
 if ! make -j2 -C "$kdir" M="$src" URET_INCLUDE="$include" modules >"$log" 2>&1; then
   echo "FAIL: Kbuild failed"; cat "$log"; exit 1
 fi
-if grep -Eiq 'warning|error' "$log"; then
+if grep -Eiq '(warning|error)[: ]' "$log"; then
   echo "FAIL: Kbuild printed warnings"; cat "$log"; exit 1
 fi
 sed 's/^/  kbuild: /' "$log" | grep -E 'C\+\+|CC|LD|MODPOST' || true
