@@ -258,7 +258,8 @@ void run() {
   show("after set x2", s2);
   check(s2.command - s1.command == 1 && s2.skipped - s1.skipped == 1,
         "the second set: no write, one skip");
-  check(s2.notifier - s1.notifier == 1 && user_tsc_aux() == host, "one restore write, host back");
+  check(s2.notifier - s1.notifier == 1 && user_tsc_aux() == host && hw(1) == host,
+        "one restore write, host back (user mode and hardware)");
   check(command("set %" PRIu64, host), "set the host value");
   stats s2b = read_stats(1);
   check(s2b.command == s2.command && s2b.notifier == s2.notifier && s2b.skipped == s2.skipped + 1,
@@ -302,7 +303,7 @@ void run() {
   show("after set_sleep", s4);
   check(s4.notifier - s3b.notifier == 1 && s4.last_pid == child && s4.last_value == host,
         "the restore ran once, in the other task (pid %d, restore by pid %d)", child, s4.last_pid);
-  check(seen == host, "the caller sees the host value too");
+  check(seen == host && hw(1) == host, "the caller and the hardware see the host value too");
   stop->store(2);
   int status = 0;
   waitpid(child, &status, 0);

@@ -50,8 +50,9 @@ fi
 [ -n "$kernel_pkg" ] || skip "cannot resolve linux-image-amd64 to a kernel package (apt-get update needed?)"
 release=${kernel_pkg#linux-image-}      # 6.1.0-57-amd64
 abi=${release%-amd64}                   # 6.1.0-57
-[ "$release" != "$kernel_pkg" ] && [ "$abi" != "$release" ] ||
+if [ "$release" = "$kernel_pkg" ] || [ "$abi" = "$release" ]; then
   skip "$kernel_pkg is not a linux-image-<abi>-amd64 package"
+fi
 
 # --- its headers, and the Kbuild they need ------------------------------------------------------
 hdr="${URET_GUEST_KERNEL_CACHE:-$cache/headers}/linux-headers-$abi"
@@ -67,7 +68,10 @@ if [ ! -f "$hdr/.ready" ]; then
 fi
 kdir="$hdr/root/usr/src/linux-headers-$release"
 common="$hdr/root/usr/src/linux-headers-$abi-common"
-[ -f "$kdir/Makefile" ] && [ -d "$common" ] || { echo "FAIL: unexpected layout in $hdr"; exit 1; }
+if [ ! -f "$kdir/Makefile" ] || [ ! -d "$common" ]; then
+  echo "FAIL: unexpected layout in $hdr"
+  exit 1
+fi
 # The packages expect to live in /: the arch Makefile includes the common one by absolute path,
 # and scripts/ and tools/ are relative links to /usr/lib/linux-kbuild-6.1 (package linux-kbuild-6.1).
 sed -i "s#^include /usr/src/linux-headers-$abi-common/Makefile#include $common/Makefile#" "$kdir/Makefile"
