@@ -4,7 +4,7 @@
 #
 #   run_guest.sh --init <static /init binary> --cache <dir in the build tree>
 #                [--timeout <seconds for QEMU>] [--smp <vCPUs>] [--example <static binary>]
-#                [--file <path>:<path in the initramfs>]...
+#                [--file <path>:<path in the initramfs>]... [--append <kernel parameter>]...
 #
 # Exit status: 0 pass; 1 fail (the guest log is printed); 77 skipped (CTest's SKIP_RETURN_CODE),
 # after a line "skipped: <reason>", when QEMU or the kernel cannot be had here.
@@ -15,7 +15,7 @@
 # The guest's console log and a summary are kept in --cache (guest-console.log, guest-summary.log).
 set -euo pipefail
 
-init="" cache="" example="" qemu_timeout=120 smp=2 files=""
+init="" cache="" example="" qemu_timeout=120 smp=2 files="" append=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --init) init=$2; shift 2 ;;
@@ -24,6 +24,7 @@ while [ $# -gt 0 ]; do
     --smp) smp=$2; shift 2 ;;
     --example) example=$2; shift 2 ;;
     --file) files="$files $2"; shift 2 ;;
+    --append) append="$append $2"; shift 2 ;;
     *) echo "run_guest.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -173,7 +174,7 @@ set +e
 timeout --kill-after=5 "$qemu_timeout" \
   qemu-system-x86_64 -M pc -accel tcg -cpu max -smp "$smp" -m 256M \
     -kernel "$kernel_image" -initrd "$initrd" \
-    -append "console=ttyS0 quiet panic=-1 URET_P5_ITERS=${URET_P5_ITERS:-20000}" \
+    -append "console=ttyS0 quiet panic=-1 URET_P5_ITERS=${URET_P5_ITERS:-20000}$append" \
     -display none -monitor none -serial stdio -nic none -no-reboot \
     -device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null >"$console" 2>&1
 status=$?

@@ -221,6 +221,24 @@ int kernel_log_problems() {
   return problems;
 }
 
+/// "inject=<mode>" when the kernel command line says uret_test.inject=<mode> (control runs):
+/// modprobe would pass it on, finit_module does not.
+const char* module_params() {
+  static char params[64] = "";
+  char cmdline[1024] = "";
+  if (FILE* f = std::fopen("/proc/cmdline", "r")) {
+    if (std::fgets(cmdline, sizeof cmdline, f) == nullptr) cmdline[0] = '\0';
+    std::fclose(f);
+  }
+  char mode[32] = "";
+  if (const char* p = std::strstr(cmdline, "uret_test.inject=");
+      p != nullptr && std::sscanf(p, "uret_test.inject=%31s", mode) == 1) {
+    std::snprintf(params, sizeof params, "inject=%s", mode);
+    say("guest: loading uret_test.ko with %s (control run)\n", params);
+  }
+  return params;
+}
+
 void run() {
   unsigned a = 0, b = 0, c = 0, d = 0;
   __cpuid_count(7, 0, a, b, c, d);
@@ -228,7 +246,8 @@ void run() {
   say("guest: user mode reads TSC_AUX with %s\n", have_rdpid ? "RDPID" : "RDTSCP");
   if (!check(load_module("/lib/msr.ko", "allow_writes=on") || access("/dev/cpu/1/msr", F_OK) == 0,
              "msr driver loaded") ||
-      !check(load_module("/lib/uret_test.ko", ""), "uret_test.ko loaded (finit_module)") ||
+      !check(load_module("/lib/uret_test.ko", module_params()),
+             "uret_test.ko loaded (finit_module)") ||
       !check(pin_to(1), "pinned to CPU 1")) {
     return;
   }

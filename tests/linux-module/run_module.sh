@@ -5,7 +5,10 @@
 # (tests/guest/run_guest.sh) with module_init as /init and the module in /lib.
 #
 #   run_module.sh --init <static /init> --cache <dir in the build tree> --include <uret include>
-#                 [--timeout <seconds for QEMU>]
+#                 [--timeout <seconds for QEMU>] [--inject lost_restore]
+#
+# --inject runs a control: the module loses the notifier's restore writes (they report success
+# and write nothing), and the run passes only if the guest test fails at the first restore.
 #
 # Exit status: 0 pass; 1 fail (a Kbuild warning or error fails too); 77 skipped, after
 # "skipped: <reason>", when the kernel, its headers, Kbuild or the compilers cannot be had.
@@ -16,13 +19,14 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-init="" cache="" include="" qemu_timeout=180
+init="" cache="" include="" qemu_timeout=180 inject=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --init) init=$2; shift 2 ;;
     --cache) cache=$2; shift 2 ;;
     --include) include=$2; shift 2 ;;
     --timeout) qemu_timeout=$2; shift 2 ;;
+    --inject) inject=$2; shift 2 ;;
     *) echo "run_module.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -105,6 +109,26 @@ modinfo_vermagic=$(objcopy -O binary --only-section=.modinfo "$src/uret_test.ko"
 note "uret_test.ko vermagic: $modinfo_vermagic"
 
 # --- the guest ----------------------------------------------------------------------------------
-URET_GUEST_KERNEL_PKG=$kernel_pkg exec "$here/../guest/run_guest.sh" --init "$init" \
-  --cache "$cache/guest" --timeout "$qemu_timeout" --smp 2 \
-  --file "$src/uret_test.ko:lib/uret_test.ko"
+# One kernel download for the run and the control.
+export URET_GUEST_KERNEL_CACHE=${URET_GUEST_KERNEL_CACHE:-$cache/kernels}
+guest=("$here/../guest/run_guest.sh" --init "$init" --timeout "$qemu_timeout" --smp 2
+       --file "$src/uret_test.ko:lib/uret_test.ko")
+if [ -z "$inject" ]; then
+  URET_GUEST_KERNEL_PKG=$kernel_pkg exec "${guest[@]}" --cache "$cache/guest"
+fi
+# The control: its own guest cache, so the real run's console log stays.
+status=0
+URET_GUEST_KERNEL_PKG=$kernel_pkg "${guest[@]}" --cache "$cache/control-$inject" \
+  --append "uret_test.inject=$inject" >"$cache/control-$inject.log" 2>&1 || status=$?
+console="$cache/control-$inject/guest-console.log"
+[ "$status" != 77 ] || { cat "$cache/control-$inject.log"; exit 77; }
+if [ "$status" = 1 ] && grep -q 'loading uret_test.ko with inject=' "$console" &&
+   grep -q 'FAIL user mode sees the host value' "$console" &&
+   grep -q 'URET-GUEST: FAIL' "$console"; then
+  grep -a -E 'inject=|FAIL|URET-GUEST' "$console"
+  echo "linux-module: control $inject: the guest test caught it (as it must)"
+  exit 0
+fi
+cat "$cache/control-$inject.log"
+echo "linux-module: control $inject: the guest test did NOT fail as expected (status $status)"
+exit 1

@@ -31,8 +31,10 @@ struct uret_test_stats {
   int registered, online;
 };
 
-/* Set-up, on one CPU with preemption off: the table, with TSC_AUX probed on that CPU. */
-int uret_test_core_init(unsigned int cpus);
+/* Set-up, on one CPU with preemption off: the table, with TSC_AUX probed on that CPU. With
+ * `lose_restores_in_notifier` (the control test only), writes from the notifier report success
+ * and write nothing: a broken restore the guest test must catch. */
+int uret_test_core_init(unsigned int cpus, int lose_restores_in_notifier);
 /* Unload: every node must already be unregistered (drop() on each CPU). */
 void uret_test_core_exit(void);
 

@@ -31,6 +31,7 @@ struct per_cpu_log {
 };
 
 per_cpu_log logs[max_cpus];
+bool lose_restores = false;  // the control's injected bug: restores report success, write nothing
 
 // linux_kernel_msr, plus a record of who wrote what: the proof that a restore ran in the
 // notifier (and in which task) or in drop().
@@ -40,7 +41,9 @@ class recording_msr {
     return real_.read(cpu, msr);
   }
   uret::result<void> write(uret::cpu_id cpu, uret::msr_index msr, std::uint64_t value) noexcept {
-    const uret::result<void> r = real_.write(cpu, msr, value);
+    const bool lost =
+        lose_restores && cpu.value < max_cpus && logs[cpu.value].context == URET_TEST_CTX_NOTIFIER;
+    const uret::result<void> r = lost ? uret::result<void>{} : real_.write(cpu, msr, value);
     if (r && cpu.value < max_cpus) {
       per_cpu_log& log = logs[cpu.value];
       switch (log.context) {
@@ -83,8 +86,9 @@ int in_context(unsigned int cpu, uret_test_context context, F f) noexcept {
 
 }  // namespace
 
-extern "C" int uret_test_core_init(unsigned int cpus) {
+extern "C" int uret_test_core_init(unsigned int cpus, int lose_restores_in_notifier) {
   if (table != nullptr) return static_cast<int>(uret::errc::invalid_argument);
+  lose_restores = lose_restores_in_notifier != 0;
   auto* backend = new (backend_storage) recording_msr{};
   auto* chain = new (chain_storage) uret::linux_kernel_notifiers{cpus > max_cpus ? max_cpus : cpus};
   auto* t = new (table_storage) table_type{*backend, *chain, chain->cpus()};

@@ -17,6 +17,8 @@
  * CPU hotplug (cpuhp_setup_state_nocalls(), the dynamic online range): a CPU coming up runs
  * cpu_online(), a CPU going down runs drop(), which restores any guest value, as KVM's
  * hardware-disable path runs drop_user_return_notifiers(). Unloading drops every CPU.
+ *
+ * Parameter inject=lost_restore (control test only): the notifier's writes are lost.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -41,6 +43,11 @@
 static struct dentry* uret_test_dir;
 static enum cpuhp_state uret_test_hp_state;
 static DEFINE_MUTEX(uret_test_lock);
+
+static char* inject = "";
+module_param(inject, charp, 0444);
+MODULE_PARM_DESC(inject,
+                 "control tests only: lost_restore (restores report success, write nothing)");
 
 int uret_test_current_pid(void) { return task_pid_nr(current); }
 
@@ -172,7 +179,7 @@ static int __init uret_test_init(void) {
   int rc, ipi_rc = 0;
 
   preempt_disable();
-  rc = uret_test_core_init(nr_cpu_ids);
+  rc = uret_test_core_init(nr_cpu_ids, !strcmp(inject, "lost_restore"));
   preempt_enable();
   if (rc) return uret_test_errno(rc);
 
