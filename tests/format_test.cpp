@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/format.hpp.
 #include <uret/backends/mock_msr.hpp>
 #include <uret/format.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The slot table against a line-by-line model of the kernel's functions: for random call
 // sequences that KVM accepts, both must issue the same backend writes in the same order, and
 // agree on curr and registration after every call.

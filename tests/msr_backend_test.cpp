@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/msr_backend.hpp: what satisfies the concept and what does not.
 #include <uret/backends/mock_msr.hpp>
 #include <uret/msr_backend.hpp>

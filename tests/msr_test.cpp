@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/msr.hpp: strong types, the well-known MSRs, error codes, result<T>.
 #include <uret/msr.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Compile-only: the core under -fno-exceptions -fno-rtti -Werror (see tests/CMakeLists.txt).
 #include <uret/uret.hpp>
 

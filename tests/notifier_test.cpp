@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/notifier.hpp: the per-CPU user-return notifier chain.
 #include <uret/notifier.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/slot_table.hpp: KVM's exact behaviour, this library's additions, bad input,
 // failure paths and re-entry.
 #include <uret/backends/mock_msr.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Static requirements of the core, compiled and never run: concepts, noexcept, layout, and
 // the types users must not be able to misuse (copying a table, raw integers as CPUs).
 #include <uret/uret.hpp>

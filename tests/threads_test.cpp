@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One thread per CPU, each hammering set / update_cache / invalidate / fire on its own CPU of
 // a shared table, chain and mock. Run under ThreadSanitizer in CI (preset tsan): any sharing
 // between CPUs' state would be a data race there; here it would show as a wrong count.

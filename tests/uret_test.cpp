@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/uret.hpp: the umbrella gives the whole core and nothing of fmt.
 #include <uret/uret.hpp>
 

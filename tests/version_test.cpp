@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/version.hpp.
 #include <uret/version.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // benchmarks/reference/driver.cpp - runs the same operation sequence through the C reference
 // (user_return.c over mock_msr.h) and through uret::slot_table over uret::mock_msr.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // benchmarks/reference/harness.hpp - the state shared by the callgrind driver and the
 // micro-benchmarks: the same 16 MSRs, host and guest values, CPUs, declared in the C mock for
 // the C reference and in uret::mock_msr for a uret::slot_table, and set up identically.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* benchmarks/reference/mock_msr.c - the C MSR file of mock_msr.h. */
 #include "mock_msr.h"
 

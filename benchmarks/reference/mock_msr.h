@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* benchmarks/reference/mock_msr.h - an in-memory MSR file in C, doing per access the same work
  * as uret::mock_msr (include/uret/backends/mock_msr.hpp) with its write log off:
  *   - check the CPU number against the CPU count;

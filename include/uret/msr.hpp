@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/msr.hpp - the vocabulary: MSR indices, CPU numbers, the well-known user-return MSRs,
 // the library's error codes and the `result` type every fallible operation returns.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/backends/dev_cpu_msr.hpp without root or the msr driver: a fake tree of sparse
 // files stands in for /dev/cpu, and the fault_syscalls policy injects the driver's errors.
 #include <dirent.h>

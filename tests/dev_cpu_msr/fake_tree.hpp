@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/dev_cpu_msr/fake_tree.hpp - what the dev_cpu_msr tests run on instead of the msr driver:
 // a temporary tree <dir>/<cpu>/msr of sparse regular files (offset = MSR index, 8 bytes per MSR
 // value, unwritten MSRs read 0), and a system-call policy that passes through to POSIX but can

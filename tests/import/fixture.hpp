@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/import/fixture.hpp - reads one of the importer's fixture files (tests/import/fixtures/).
 #pragma once
 

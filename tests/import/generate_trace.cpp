@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // generate_trace LINES OUT: writes a consistent KVM trace of about LINES lines (ftrace text,
 // see generate_trace.hpp) to OUT, for timing `uret-sim import --stats` on a large input.
 #include "generate_trace.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The golden scenario: a trace built from the structure of a real KVM host (MMIO exits to user
 // space, HLT exits that block the vCPU thread, a VMM thread and a kworker preempting vCPU
 // threads, an interrupted KVM_RUN), with every WRMSR KVM issued as msr:write_msr. The

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The text grammar of kernel traces (uret/sim/detail/import_parse.hpp): the common line of
 // ftrace, trace-cmd report and perf script, and every payload variant the importer reads.
 #include "uret/sim/detail/import_parse.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The trace importer (uret/sim/import.hpp) on one small fixture per grammar and payload
 // variant: the events it writes, the tasks and kinds it declares, gaps, unparsed lines, and the
 // mapping options.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/backends/linux_kernel_msr.hpp and uret/linux_kernel/notifier.hpp on the host:
 // the C++ side of the Linux module support against a user-space stand-in for the C shim (a
 // "kernel" with per-CPU MSRs, per-CPU notifier lists, an executing CPU and a preemption flag).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/ring0/ring0_test.cpp - the uret core in ring 0: one slot table over native_msr, shared by
 // every CPU, each CPU driving its own record concurrently, every step checked against the
 // hardware with RDMSR (and TSC_AUX with RDTSCP) through instructions of the test's own, not

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/sim/trace.hpp: the simulated slots, masks, TDX post-exit values, defaults.
 #include <uret/sim/trace.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret-bench - how many WRMSRs each user-return MSR restoration strategy costs, how far each is
 // from the fewest possible (the oracle), and which ones are wrong, on reproducible workloads.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tools/bench/report.hpp - what uret-bench prints: one table per workload (fmt), the JSON rows
 // (--json) and the SVG chart (--svg). Everything here works on `row`s only, whatever produced
 // them (a generated workload, an imported trace).

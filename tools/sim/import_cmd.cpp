@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tools/sim/import_cmd.cpp - `uret-sim import`: a kernel trace (ftrace text, trace-cmd report,
 // perf script) to the replay format, with import statistics and, on request, the ground-truth
 // check of the user-return strategy against the trace's msr:write_msr events.

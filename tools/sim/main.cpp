@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret-sim - the simulator's command line: list the strategies and workloads, check a strategy
 // with a model-based random run, replay an event script, generate a trace, measure speed.
 //
@@ -527,16 +528,7 @@ int main(int argc, char** argv) {
   if (cmd == "replay") return cmd_replay(argc, argv);
   if (cmd == "generate") return cmd_generate(argc, argv);
   if (cmd == "speed") return cmd_speed(argc, argv);
-  if (cmd == "import") {
-#ifdef URET_SIM_HAVE_IMPORT
-    return import_command(argc - 1, argv + 1);
-#else
-    fmt::print(stderr,
-               "uret-sim: `import` is not built into this uret-sim (tools/sim/import_cmd.cpp is "
-               "missing)\n");
-    return 2;
-#endif
-  }
+  if (cmd == "import") return import_command(argc - 1, argv + 1);
   usage_error(fmt::format(
       "unknown command '{}'; commands: list, check, replay, generate, speed, import", cmd));
 }

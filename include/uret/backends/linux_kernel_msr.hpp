@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/backends/linux_kernel_msr.hpp - the backend for code inside a Linux kernel module:
 // RDMSR/WRMSR through the kernel's rdmsrl_safe() / wrmsrl_safe() (arch/x86/include/asm/msr.h),
 // reached through the C shim of uret/linux_kernel/shim.h.

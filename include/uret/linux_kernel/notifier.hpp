@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/linux_kernel/notifier.hpp - the notifier policy for code inside a Linux kernel module:
 // the kernel's own per-CPU user-return notifiers (kernel/user-return-notifier.c), the ones KVM
 // registers its kvm_on_user_return() with.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* uret/linux_kernel/shim.h - the C seam between uret's C++ core and a Linux kernel.
  *
  * Kernel headers are C (and GNU C at that): C++ code cannot include them. This header is the
@@ -18,8 +19,6 @@
  *     #include <uret/linux_kernel/shim.h>
  *
  * The module must be GPL-compatible: user_return_notifier_register() is EXPORT_SYMBOL_GPL.
- *
- * SPDX-License-Identifier: MIT
  */
 #ifndef URET_LINUX_KERNEL_SHIM_H
 #define URET_LINUX_KERNEL_SHIM_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/sim/import.hpp - import a real KVM host's trace (ftrace text, `trace-cmd report`,
 // `perf script`) as a simulator trace (uret/sim/trace.hpp) and its replay text
 // (`uret-replay 1`, docs/replay-format.md), and compare what KVM really wrote (msr:write_msr)

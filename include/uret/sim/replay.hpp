@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/sim/replay.hpp - the replay format (`uret-replay 1`): a trace as plain text, one item a
 // line. docs/replay-format.md is the specification; this header reads and writes it.
 //

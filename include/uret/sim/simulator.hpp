@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/sim/simulator.hpp - the machine around the slot table: runs a trace under a strategy,
 // counts WRMSRs and RDMSRs, checks the invariants after every event, and prices the trace with
 // the oracle.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/sim/strategy.hpp - the restoration strategies the simulator compares, by name.
 //
 // A strategy is the hypervisor policy deciding when user-return MSRs are written. Every

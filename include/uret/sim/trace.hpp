@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/sim/trace.hpp - the simulator's vocabulary: the simulated MSRs and their slots, task and
 // vCPU kinds, events, and a trace (a machine set-up plus an event sequence).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/sim/detail/import_parse.hpp - the text grammar of kernel trace output, for the trace
 // importer (uret/sim/import.hpp).
 //
