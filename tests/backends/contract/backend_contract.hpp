@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// tests/contract/backend_contract.hpp - the behaviour every msr_backend must show, written once
-// and run against every backend: the mock (host tests), dev_cpu_msr (a fake tree on the host,
+// tests/backends/contract/backend_contract.hpp - the behaviour every msr_backend must show, written
+// once and run against every backend: the mock (host tests), dev_cpu_msr (a fake tree on the host,
 // the real msr driver in the QEMU guest) and native_msr (ring 0). Freestanding: no exceptions,
 // no allocation, no I/O; failures are reported through a callback.
 //

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The text grammar of kernel traces (uret/sim/detail/import_parse.hpp): the common line of
+// The text grammar of kernel traces (uret/sim/import/detail/parse.hpp): the common line of
 // ftrace, trace-cmd report and perf script, and every payload variant the importer reads.
-#include "uret/sim/detail/import_parse.hpp"
+#include "uret/sim/import/detail/parse.hpp"
 
 #include <catch2/catch.hpp>
 #include <string_view>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// tests/dev_cpu_msr/fake_tree.hpp - what the dev_cpu_msr tests run on instead of the msr driver:
-// a temporary tree <dir>/<cpu>/msr of sparse regular files (offset = MSR index, 8 bytes per MSR
-// value, unwritten MSRs read 0), and a system-call policy that passes through to POSIX but can
+// tests/backends/dev_cpu_msr/fake_tree.hpp - what the dev_cpu_msr tests run on instead of the msr
+// driver: a temporary tree <dir>/<cpu>/msr of sparse regular files (offset = MSR index, 8 bytes per
+// MSR value, unwritten MSRs read 0), and a system-call policy that passes through to POSIX but can
 // inject failures: an errno or a short transfer for the next N matching calls, and a
 // reserved-bit mask per MSR whose violation fails the pwrite with EIO, as the driver reports a
 // #GP. It counts every call, so tests can assert which system calls a backend call made.

@@ -22,7 +22,7 @@ using uret_import_test::fixture;
 /// The events of an import as replay lines (no comments).
 std::vector<std::string> events(const uret::sim::imported_trace& imp) {
   std::vector<std::string> out;
-  for (const auto& e : imp.trace.events) out.push_back(uret::sim::event_text(e, imp.trace.setup));
+  for (const auto& e : imp.trace.events) out.push_back(uret::sim::format_event(e, imp.trace.setup));
   return out;
 }
 

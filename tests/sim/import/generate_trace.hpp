@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// tests/import/generate_trace.hpp - a consistent KVM trace in ftrace text form, of any length,
+// tests/sim/import/generate_trace.hpp - a consistent KVM trace in ftrace text form, of any length,
 // for the importer's speed measurement (import_golden_test.cpp, and the generate_trace tool that
 // feeds `uret-sim import --stats`). Each iteration, on each of four CPUs, one vCPU thread goes
 // through KVM_RUN with in-kernel exits, a HLT that blocks it (switch to the idle task and back)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// uret/sim/detail/import_parse.hpp - the text grammar of kernel trace output, for the trace
-// importer (uret/sim/import.hpp).
+// uret/sim/import/detail/parse.hpp - the text grammar of kernel trace output, for the trace
+// importer (uret/sim/import/detail/scanner.hpp).
 //
 // Three tools print tracepoints as text, each line a task, a CPU, a timestamp, an event name and
 // the event's payload:

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The backend contract (tests/contract/backend_contract.hpp) run against the mock backend.
+// The backend contract (tests/backends/contract/backend_contract.hpp) run against the mock backend.
 // Other backends run the same contract in their own folders: dev_cpu_msr on a fake tree and in
 // the QEMU guest, native_msr in the ring-0 test kernel.
 #include <uret/backends/mock_msr.hpp>

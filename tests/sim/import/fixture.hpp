@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// tests/import/fixture.hpp - reads one of the importer's fixture files (tests/import/fixtures/).
+// tests/sim/import/fixture.hpp - reads one of the importer's fixture files
+// (tests/sim/import/fixtures/).
 #pragma once
 
 #include <catch2/catch.hpp>
