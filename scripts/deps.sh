@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Make sure the Debian packages a task needs are installed.
-#   scripts/deps.sh GROUP...      groups: build bench guest clang
+#   scripts/deps.sh GROUP...      groups: build bench guest module clang
 # As root, missing packages are installed with apt-get. Otherwise the exact command to run is
 # printed and the script exits non-zero.
 set -eu
@@ -12,8 +12,11 @@ for group in "$@"; do
     build) pkgs="$pkgs cmake make g++ catch2 libfmt-dev pkg-config" ;;
     bench) pkgs="$pkgs libbenchmark-dev valgrind" ;;
     guest) pkgs="$pkgs qemu-system-x86 cpio xz-utils binutils gzip" ;;
+    # The linux-module test: Kbuild for Debian's 6.1 kernels and the compiler they were built
+    # with (the kernel headers themselves are fetched by the test, for the kernel it boots).
+    module) pkgs="$pkgs linux-kbuild-6.1 make gcc-12 g++-12 binutils" ;;
     clang) pkgs="$pkgs clang libclang-rt-14-dev clang-format clang-tidy" ;;
-    *) echo "deps.sh: unknown group '$group' (build, bench, guest, clang)" >&2; exit 2 ;;
+    *) echo "deps.sh: unknown group '$group' (build, bench, guest, module, clang)" >&2; exit 2 ;;
   esac
 done
 

@@ -52,6 +52,8 @@ class notifier_chain {
   static_assert(MaxCpus > 0);
 
  public:
+  using node_type = user_return_notifier;
+
   /// A chain for CPUs 0 .. cpus-1 (cpus is clamped to 1 .. MaxCpus).
   constexpr explicit notifier_chain(std::size_t cpus = MaxCpus) noexcept
       : cpus_(cpus == 0 ? 1 : (cpus > MaxCpus ? MaxCpus : cpus)) {}

@@ -52,7 +52,8 @@ struct slot_stats {
 ///     table.cpu_online(uret::cpu_id{0});              // capture host values
 ///     table.set(uret::cpu_id{0}, slot, 0x5a5);        // guest value: one WRMSR
 ///     chain.fire(uret::cpu_id{0});                    // return to user: host value back
-template <msr_backend Backend, std::size_t Slots = 16, std::size_t MaxCpus = 64>
+template <msr_backend Backend, std::size_t Slots = 16, std::size_t MaxCpus = 64,
+          class Chain = notifier_chain<MaxCpus>>
 class slot_table {
   static_assert(Slots > 0 && Slots <= 64, "a slot table holds 1 to 64 MSRs");
   static_assert(MaxCpus > 0);
@@ -60,7 +61,7 @@ class slot_table {
 
  public:
   using backend_type = Backend;
-  using chain_type = notifier_chain<MaxCpus>;
+  using chain_type = Chain;
   static constexpr std::size_t capacity = Slots;
   static constexpr std::size_t max_cpus = MaxCpus;
 
@@ -305,7 +306,7 @@ class slot_table {
   // Field order keeps 16 slots in five cache lines (320 bytes).
   struct alignas(64) per_cpu {
     value_pair values[Slots]{};
-    user_return_notifier node{};
+    typename Chain::node_type node{};
     mask_t dirty = 0;
     mask_t unknown = 0;
     std::uint8_t nr_slots = 0;  // slots captured by cpu_online(); 0 while offline
@@ -403,7 +404,7 @@ class slot_table {
     return first_error;
   }
 
-  static void notifier_callback(user_return_notifier& n, cpu_id cpu) noexcept {
+  static void notifier_callback(typename Chain::node_type& n, cpu_id cpu) noexcept {
     auto* self = static_cast<slot_table*>(n.context);
     static_cast<void>(self->restore(self->cpu_[cpu.value], cpu));
   }

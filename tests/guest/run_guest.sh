@@ -5,6 +5,7 @@
 #
 #   run_guest.sh --init <static /init binary> --cache <dir in the build tree>
 #                [--timeout <seconds for QEMU>] [--smp <vCPUs>] [--example <static binary>]
+#                [--file <path>:<path in the initramfs>]... [--append <kernel parameter>]...
 #
 # Exit status: 0 pass; 1 fail (the guest log is printed); 77 skipped (CTest's SKIP_RETURN_CODE),
 # after a line "skipped: <reason>", when QEMU or the kernel cannot be had here.
@@ -15,7 +16,7 @@
 # The guest's console log and a summary are kept in --cache (guest-console.log, guest-summary.log).
 set -euo pipefail
 
-init="" cache="" example="" qemu_timeout=120 smp=2
+init="" cache="" example="" qemu_timeout=120 smp=2 files="" append=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --init) init=$2; shift 2 ;;
@@ -23,6 +24,8 @@ while [ $# -gt 0 ]; do
     --timeout) qemu_timeout=$2; shift 2 ;;
     --smp) smp=$2; shift 2 ;;
     --example) example=$2; shift 2 ;;
+    --file) files="$files $2"; shift 2 ;;
+    --append) append="$append $2"; shift 2 ;;
     *) echo "run_guest.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -155,6 +158,10 @@ if [ -n "$example" ]; then  # the guest runs it as /read_host_msrs
   cp "$example" "$stage/read_host_msrs"
   strip "$stage/read_host_msrs" 2>/dev/null || true
 fi
+for spec in $files; do  # extra files, e.g. a module built for this kernel
+  mkdir -p "$stage/$(dirname "${spec#*:}")"
+  cp "${spec%%:*}" "$stage/${spec#*:}"
+done
 initrd="$cache/initrd.gz"
 (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) |
   gzip -n -6 >"$initrd"
@@ -168,7 +175,7 @@ set +e
 timeout --kill-after=5 "$qemu_timeout" \
   qemu-system-x86_64 -M pc -accel tcg -cpu max -smp "$smp" -m 256M \
     -kernel "$kernel_image" -initrd "$initrd" \
-    -append "console=ttyS0 quiet panic=-1 URET_P5_ITERS=${URET_P5_ITERS:-20000}" \
+    -append "console=ttyS0 quiet panic=-1 URET_P5_ITERS=${URET_P5_ITERS:-20000}$append" \
     -display none -monitor none -serial stdio -nic none -no-reboot \
     -device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null >"$console" 2>&1
 status=$?
