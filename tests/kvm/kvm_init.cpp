@@ -104,7 +104,7 @@ std::string read_file(const std::string& path) {
 void pin(int cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
+  CPU_SET(static_cast<unsigned>(cpu), &set);
   if (::sched_setaffinity(0, sizeof set, &set) != 0) fail("sched_setaffinity");
 }
 
@@ -316,7 +316,7 @@ struct vcpu {
       return;
     }
     size = ::ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-    run = static_cast<kvm_run*>(::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+    run = static_cast<kvm_run*>(::mmap(nullptr, static_cast<std::size_t>(size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
     // A small CPUID: the AMD vendor, leaf 0x80000001 with RDTSCP (EDX bit 27).
     std::vector<std::uint8_t> buf(flex_header + 4 * sizeof(kvm_cpuid_entry2));
     const std::uint32_t nent = 4;
@@ -332,7 +332,7 @@ struct vcpu {
         e.ecx = 0x444d4163;
       }
       if (e.function == 0x80000001) e.edx = 1u << 27;  // RDTSCP
-      std::memcpy(buf.data() + flex_header + i * sizeof e, &e, sizeof e);
+      std::memcpy(buf.data() + flex_header + static_cast<std::size_t>(i) * sizeof e, &e, sizeof e);
     }
     if (::ioctl(fd, kvm_set_cpuid2, buf.data()) != 0) fail("KVM_SET_CPUID2");
     kvm_sregs s{};
@@ -356,7 +356,7 @@ struct vcpu {
     }
   }
   ~vcpu() {
-    if (run) ::munmap(run, size);
+    if (run) ::munmap(run, static_cast<std::size_t>(size));
     if (fd >= 0) ::close(fd);
   }
   vcpu(const vcpu&) = delete;
@@ -533,13 +533,18 @@ void scenario_two_vcpus() {
   pin(1);
   vcpu b(v, 1, 0x11);
   recording r("two-vcpus");
-  auto body = [](vcpu* c, int cpu, const char* name) {
+  // No KVM_RUN before both threads sit on their CPUs and the main thread's last return to user
+  // mode (from clone) is behind it: no other user task returns to user mode on either CPU.
+  std::atomic<bool> go{false};
+  auto body = [&go](vcpu* c, int cpu, const char* name) {
     ::prctl(PR_SET_NAME, name);
     pin(cpu);
+    while (!go.load()) {}
     for (int i = 0; i < 20 && c->step(); ++i) {}
   };
   std::thread ta(body, &a, 0, "vcpu0");
   std::thread tb(body, &b, 1, "vcpu1");
+  go = true;
   ta.join();
   tb.join();
   r.finish("cpu0=" + std::to_string(2 * a.user_exits) + " cpu1=" +
