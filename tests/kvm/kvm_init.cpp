@@ -565,35 +565,38 @@ void scenario_two_vms() {
            a.counts() + " vmB:" + b.counts());
 }
 
+// CPU 1 goes offline while the vCPU thread is inside KVM_RUN there with its guest value loaded
+// (the guest spins, so nothing returns to user mode on CPU 1), and comes back online. The
+// thread, moved to CPU 0 by the offline, is then stopped by a signal, pinned to CPU 1 again and
+// runs once more until a second signal: that entry and its return use the host value KVM read
+// when CPU 1 came back.
 void scenario_cpu_offline() {
-  vm v(prog_kernel_loop(20));
+  vm v(prog_spin());
   pin(1);
   vcpu c(v, 0, 0x30);
-  std::atomic<int> phase{0};  // 0 run on CPU 1, 1 re-pin to CPU 1, 2 run 10 more, 3 stop
+  std::atomic<int> phase{0};  // 1 the first KVM_RUN returned, 2 the second one is about to start
   recording r("cpu-offline");
   std::thread t([&] {
     ::prctl(PR_SET_NAME, "vcpu-off");
     pin(1);
-    int after = 0;
-    while (phase.load() != 3) {
-      if (phase.load() == 1) {
-        pin(1);
-        phase = 2;
-      }
-      if (!c.step()) break;
-      if (phase.load() == 2 && ++after == 10) phase = 3;
-    }
+    c.step();
+    phase = 1;
+    while (phase.load() != 2) {}
+    pin(1);
+    c.step();
   });
   pin(0);
-  sleep_ms(150);
+  sleep_ms(100);
   const char* online = "/sys/devices/system/cpu/cpu1/online";
   if (!write_file(online, "0")) ++failures;
-  say("cpu1 offline\n");
-  sleep_ms(150);
+  sleep_ms(100);
   if (!write_file(online, "1")) ++failures;
-  say("cpu1 online\n");
-  sleep_ms(50);
-  phase = 1;
+  sleep_ms(100);
+  ::pthread_kill(t.native_handle(), SIGUSR1);
+  while (phase.load() != 1) sleep_ms(1);
+  phase = 2;
+  sleep_ms(100);
+  ::pthread_kill(t.native_handle(), SIGUSR1);
   t.join();
   r.finish("cpu0=any cpu1=any " + c.counts());
 }
