@@ -3,9 +3,10 @@
 // kvm.ko + kvm-amd.ko issue their user-return WRMSRs (kvm_set_user_return_msr() before VM entry,
 // kvm_on_user_return() on the way back to user mode) and tracefs records them.
 //
-// One boot runs every scenario family in turn. For each one the VMM clears the trace buffer,
-// turns tracing on, runs the scenario, turns tracing off and appends the text of
-// /sys/kernel/tracing/trace to the raw disk /dev/vda as a record:
+// One boot runs every scenario family in turn. For each one the VMM starts a recording (through
+// the users' helper scripts/record-kvm-trace.sh, run by a static busybox sh, when the initramfs
+// has both; else by hand through tracefs: same events, same filter, buffer cleared), runs the
+// scenario, stops it and appends the trace text to the raw disk /dev/vda as a record:
 //     === META <name> <key>=<value>...      what the scenario expects (see below)
 //     === BEGIN <name>
 //     <ftrace text>
@@ -34,6 +35,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -170,23 +172,59 @@ void put(const std::string& s) {
   }
 }
 
+// The users' recording helper (scripts/record-kvm-trace.sh, run by a static busybox sh) when the
+// initramfs has it: the recipe the docs give is the one tested. Without it, tracefs by hand.
+constexpr const char* helper = "/record-kvm-trace.sh";
+constexpr const char* helper_out = "/scenario-trace.txt";
+
+bool have_helper() { return ::access(helper, R_OK) == 0 && ::access("/bin/sh", X_OK) == 0; }
+
+bool run_helper(std::initializer_list<const char*> args) {
+  std::vector<const char*> argv{"sh", helper, "--buffer-kb", "16384"};
+  argv.insert(argv.end(), args);
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execv("/bin/sh", const_cast<char* const*>(argv.data()));
+    ::_exit(127);
+  }
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0) {
+    fail("record-kvm-trace.sh");
+    return false;
+  }
+  return true;
+}
+
 struct recording {
   std::string name;
   std::chrono::steady_clock::time_point start;
   recording(std::string n) : name(std::move(n)) {
-    write_file(std::string(tracing) + "/tracing_on", "0");
-    write_file(std::string(tracing) + "/trace", "");  // O_TRUNC clears every CPU's buffer
-    enable_events(true);  // kvm/* exist only once kvm.ko is loaded
     say("scenario %s: start\n", name.c_str());
+    if (have_helper()) {
+      run_helper({"start"});
+    } else {
+      write_file(std::string(tracing) + "/tracing_on", "0");
+      write_file(std::string(tracing) + "/trace", "");  // O_TRUNC clears every CPU's buffer
+      enable_events(true);  // kvm/* exist only once kvm.ko is loaded
+      write_file(std::string(tracing) + "/tracing_on", "1");
+    }
     start = std::chrono::steady_clock::now();
-    write_file(std::string(tracing) + "/tracing_on", "1");
   }
   void finish(const std::string& meta) {
-    write_file(std::string(tracing) + "/tracing_on", "0");
+    std::string text;
+    if (have_helper()) {
+      run_helper({"stop", helper_out});
+      text = read_file(helper_out);
+      ::unlink(helper_out);
+    } else {
+      write_file(std::string(tracing) + "/tracing_on", "0");
+      text = read_file(std::string(tracing) + "/trace");
+    }
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - start)
                   .count();
-    std::string text = read_file(std::string(tracing) + "/trace");
     say("scenario %s: %lld ms, %zu bytes of trace, %s\n", name.c_str(),
         static_cast<long long>(ms), text.size(), meta.c_str());
     put("=== META " + name + " " + meta + "\n=== BEGIN " + name + "\n");
@@ -651,6 +689,7 @@ int main() {
   } else {
     write_file(std::string(tracing) + "/buffer_size_kb", "16384");
     write_file(std::string(tracing) + "/trace_clock", "global");
+    if (have_helper()) say("recording through %s\n", helper);
     enable_events(false);
     scenario_module_load();
     if (kvm_fd >= 0) {

@@ -46,10 +46,10 @@ cache=$(cd "$cache" && pwd) out=$(cd "$out" && pwd)
 
 # --- tools ------------------------------------------------------------------------------------
 [ "$(uname -m)" = x86_64 ] || skip "the kvm test needs an x86-64 host (found $(uname -m))"
-if ! "$here/../../scripts/deps.sh" guest >"$cache/deps.log" 2>&1; then
+if ! "$here/../../scripts/deps.sh" kvm >"$cache/deps.log" 2>&1; then
   skip "missing packages: $(tr '\n' ' ' <"$cache/deps.log")"
 fi
-for tool in qemu-system-x86_64 cpio xz gzip objcopy readelf dpkg-deb apt-get apt-cache timeout; do
+for tool in qemu-system-x86_64 cpio xz gzip objcopy readelf dpkg-deb apt-get apt-cache timeout busybox; do
   command -v "$tool" >/dev/null 2>&1 || skip "$tool not found"
 done
 
@@ -122,6 +122,11 @@ for m in virtio_pci virtio_blk; do place virtio "$m"; done
 for m in kvm kvm_amd; do place kvm "$m"; done
 cp "$init" "$stage/init"
 strip "$stage/init" 2>/dev/null || true
+# The VMM records every scenario through the users' recording helper, run by a static shell.
+mkdir -p "$stage/bin"
+cp "$(command -v busybox)" "$stage/bin/busybox"
+for applet in sh cat; do ln -s busybox "$stage/bin/$applet"; done
+cp "$here/../../scripts/record-kvm-trace.sh" "$stage/record-kvm-trace.sh"
 initrd="$out/initrd.gz"
 (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) |
   gzip -n -6 >"$initrd"
