@@ -136,10 +136,15 @@ void load_modules(const char* dir) {
 
 // The events docs/traces.md tells users to record, msr:read_msr included, system-wide. Only the
 // VMM's threads issue system calls in this guest, so raw_syscalls:sys_exit needs no filter.
-const char* const events[] = {
-    "msr/write_msr",       "msr/read_msr",          "sched/sched_switch",
-    "sched/sched_migrate_task", "raw_syscalls/sys_exit", "kvm/kvm_entry",
-    "kvm/kvm_exit",        "kvm/kvm_userspace_exit", "kvm/kvm_fpu"};
+const char* const events[] = {"msr/write_msr",
+                              "msr/read_msr",
+                              "sched/sched_switch",
+                              "sched/sched_migrate_task",
+                              "raw_syscalls/sys_exit",
+                              "kvm/kvm_entry",
+                              "kvm/kvm_exit",
+                              "kvm/kvm_userspace_exit",
+                              "kvm/kvm_fpu"};
 constexpr const char* msr_filter =
     "msr == 0xc0000081 || msr == 0xc0000082 || msr == 0xc0000083 || msr == 0xc0000084 || "
     "msr == 0xc0000103 || msr == 0xc0000080 || msr == 0x122";
@@ -207,7 +212,7 @@ struct recording {
     } else {
       write_file(std::string(tracing) + "/tracing_on", "0");
       write_file(std::string(tracing) + "/trace", "");  // O_TRUNC clears every CPU's buffer
-      enable_events(true);  // kvm/* exist only once kvm.ko is loaded
+      enable_events(true);                              // kvm/* exist only once kvm.ko is loaded
       write_file(std::string(tracing) + "/tracing_on", "1");
     }
     start = std::chrono::steady_clock::now();
@@ -225,8 +230,8 @@ struct recording {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - start)
                   .count();
-    say("scenario %s: %lld ms, %zu bytes of trace, %s\n", name.c_str(),
-        static_cast<long long>(ms), text.size(), meta.c_str());
+    say("scenario %s: %lld ms, %zu bytes of trace, %s\n", name.c_str(), static_cast<long long>(ms),
+        text.size(), meta.c_str());
     put("=== META " + name + " " + meta + "\n=== BEGIN " + name + "\n");
     put(text);
     if (!text.empty() && text.back() != '\n') put("\n");
@@ -258,7 +263,7 @@ struct code {
                  std::uint8_t(v >> 24)});
   }
   code& cpuid() { return emit({0x66, 0x31, 0xc0, 0x0f, 0xa2}); }  // xor eax,eax; cpuid
-  code& out() { return emit({0xe6, 0x10}); }                        // out 0x10, al
+  code& out() { return emit({0xe6, 0x10}); }                      // out 0x10, al
   code& hlt() { return emit({0xf4}); }
   code& cli() { return emit({0xfa}); }
   code& dec_edi_jnz(std::size_t to) {  // 66 4f; 75 rel8
@@ -267,8 +272,8 @@ struct code {
   }
   code& jmp(std::size_t to) { return emit({0xeb, std::uint8_t(to - (here() + 2))}); }
   code& wrmsr_tsc_aux_edi() {  // mov eax,edi; mov ecx,TSC_AUX; xor edx,edx; wrmsr
-    return emit({0x66, 0x89, 0xf8, 0x66, 0xb9, 0x03, 0x01, 0x00, 0xc0, 0x66, 0x31, 0xd2, 0x0f,
-                 0x30});
+    return emit(
+        {0x66, 0x89, 0xf8, 0x66, 0xb9, 0x03, 0x01, 0x00, 0xc0, 0x66, 0x31, 0xd2, 0x0f, 0x30});
   }
   code& inc_edi() { return emit({0x66, 0x47}); }
 };
@@ -354,7 +359,8 @@ struct vcpu {
       return;
     }
     size = ::ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-    run = static_cast<kvm_run*>(::mmap(nullptr, static_cast<std::size_t>(size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+    run = static_cast<kvm_run*>(
+        ::mmap(nullptr, static_cast<std::size_t>(size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
     // A small CPUID: the AMD vendor, leaf 0x80000001 with RDTSCP (EDX bit 27).
     std::vector<std::uint8_t> buf(flex_header + 4 * sizeof(kvm_cpuid_entry2));
     const std::uint32_t nent = 4;
@@ -412,7 +418,8 @@ struct vcpu {
       return false;
     }
     ++user_exits;
-    if (run->exit_reason == KVM_EXIT_HLT) ++hlt;
+    if (run->exit_reason == KVM_EXIT_HLT)
+      ++hlt;
     else if (run->exit_reason != KVM_EXIT_IO) {
       say("unexpected exit reason %u\n", run->exit_reason);
       ++failures;
@@ -458,7 +465,8 @@ void scenario_user_exits() {
   vm v(prog_io(2));
   vcpu c(v, 0);
   recording r("user-exits");
-  for (int i = 0; i < 40 && c.step(); ++i) {}
+  for (int i = 0; i < 40 && c.step(); ++i) {
+  }
   // every KVM_RUN: guest value 0 before entry, host value 1 on the way back to user mode
   r.finish("cpu0=0 cpu1=" + std::to_string(2 * c.user_exits) + " " + c.counts());
 }
@@ -477,7 +485,8 @@ void scenario_host_equals_guest() {
   vm v(prog_io(2));
   vcpu c(v, 0);
   recording r("host-equals-guest");
-  for (int i = 0; i < 40 && c.step(); ++i) {}
+  for (int i = 0; i < 40 && c.step(); ++i) {
+  }
   r.finish("cpu0=0 cpu1=0 " + c.counts());
 }
 
@@ -499,7 +508,8 @@ void scenario_guest_wrmsr() {
   vm v(prog_wrmsr(5));
   vcpu c(v, 0);
   recording r("guest-wrmsr");
-  for (int i = 0; i < 20 && c.step(); ++i) {}
+  for (int i = 0; i < 20 && c.step(); ++i) {
+  }
   // per KVM_RUN: the previous guest value before entry (0 at first), the guest's WRMSR (5, 6,
   // ...) handled in the kernel, the host value 1 on the return to user mode
   r.finish("cpu0=0 cpu1=" + std::to_string(3 * c.user_exits) + " " + c.counts());
@@ -510,9 +520,10 @@ void scenario_hlt_exits() {
   vm v(prog_hlt());  // no in-kernel irqchip: HLT exits to user space (KVM_EXIT_HLT)
   vcpu c(v, 0);
   recording r("hlt-exits");
-  for (int i = 0; i < 20 && c.step(); ++i) {}
-  r.finish("cpu0=0 cpu1=" + std::to_string(2 * c.user_exits) + " hlt-exits=" +
-           std::to_string(c.hlt) + " " + c.counts());
+  for (int i = 0; i < 20 && c.step(); ++i) {
+  }
+  r.finish("cpu0=0 cpu1=" + std::to_string(2 * c.user_exits) +
+           " hlt-exits=" + std::to_string(c.hlt) + " " + c.counts());
 }
 
 void scenario_signal() {
@@ -577,8 +588,10 @@ void scenario_two_vcpus() {
   auto body = [&go](vcpu* c, int cpu, const char* name) {
     ::prctl(PR_SET_NAME, name);
     pin(cpu);
-    while (!go.load()) {}
-    for (int i = 0; i < 20 && c->step(); ++i) {}
+    while (!go.load()) {
+    }
+    for (int i = 0; i < 20 && c->step(); ++i) {
+    }
   };
   std::thread ta(body, &a, 0, "vcpu0");
   std::thread tb(body, &b, 1, "vcpu1");
@@ -599,8 +612,8 @@ void scenario_two_vms() {
   for (int i = 0; i < 10; ++i) {
     if (!a.step() || !b.step()) break;
   }
-  r.finish("cpu0=0 cpu1=" + std::to_string(2 * (a.user_exits + b.user_exits)) + " vmA:" +
-           a.counts() + " vmB:" + b.counts());
+  r.finish("cpu0=0 cpu1=" + std::to_string(2 * (a.user_exits + b.user_exits)) +
+           " vmA:" + a.counts() + " vmB:" + b.counts());
 }
 
 // CPU 1 goes offline while the vCPU thread is inside KVM_RUN there with its guest value loaded
@@ -619,7 +632,8 @@ void scenario_cpu_offline() {
     pin(1);
     c.step();
     phase = 1;
-    while (phase.load() != 2) {}
+    while (phase.load() != 2) {
+    }
     pin(1);
     c.step();
   });
@@ -649,7 +663,8 @@ void scenario_vm_lifecycle() {
   {
     vm v(prog_io(1));
     vcpu c(v, 0);
-    for (int i = 0; i < 5 && c.step(); ++i) {}
+    for (int i = 0; i < 5 && c.step(); ++i) {
+    }
     exits = c.user_exits;
   }
   r.finish("cpu0=0 cpu1=" + std::to_string(2 * exits) + " exits=" + std::to_string(exits));
@@ -712,8 +727,10 @@ int main() {
     ::fsync(disk);
     ::close(disk);
   }
-  if (failures) say("URET-KVM: FAIL %d error(s)\n", failures);
-  else say("URET-KVM: DONE\n");
+  if (failures)
+    say("URET-KVM: FAIL %d error(s)\n", failures);
+  else
+    say("URET-KVM: DONE\n");
   ::sync();
   ::reboot(RB_POWER_OFF);
   return 0;
