@@ -596,8 +596,10 @@ void scenario_two_vcpus() {
   std::thread ta(body, &a, 0, "vcpu0");
   std::thread tb(body, &b, 1, "vcpu1");
   go = true;
-  ta.join();
+  // The main thread stays on CPU 1 and sleeps until vcpu1 is done: waking earlier (for vcpu0's
+  // end) it would return to user mode on CPU 1 while vcpu1's guest value is loaded.
   tb.join();
+  ta.join();
   r.finish("cpu0=" + std::to_string(2 * a.user_exits) + " cpu1=" +
            std::to_string(2 * b.user_exits) + " vcpu0:" + a.counts() + " vcpu1:" + b.counts());
 }
