@@ -582,13 +582,16 @@ void scenario_two_vcpus() {
   pin(1);
   vcpu b(v, 1, 0x11);
   recording r("two-vcpus");
-  // No KVM_RUN before both threads sit on their CPUs and the main thread's last return to user
-  // mode (from clone) is behind it: no other user task returns to user mode on either CPU.
+  // No KVM_RUN before both threads sit on their CPUs (a new thread first returns to user mode on
+  // its creator's CPU, 1) and the main thread's last return to user mode (from clone) is behind
+  // it: then no other user task returns to user mode on either CPU during the runs.
   std::atomic<bool> go{false};
-  auto body = [&go](vcpu* c, int cpu, const char* name) {
+  std::atomic<int> ready{0};
+  auto body = [&go, &ready](vcpu* c, int cpu, const char* name) {
     ::prctl(PR_SET_NAME, name);
     pin(cpu);
-    while (!go.load()) {
+    ++ready;
+    while (!go.load() || ready.load() < 2) {
     }
     for (int i = 0; i < 20 && c->step(); ++i) {
     }
