@@ -13,7 +13,10 @@
 # linux-image-6.12.*+deb12-amd64 apt-cache knows. Kernels are cached as in the guest test
 # in --kernels (the guest test's kernel cache; default <cache>/kernels), or in
 # URET_GUEST_KERNEL_CACHE=<dir> when set.
-# Results: <out>/traces/<scenario>.txt, <out>/console.log, <out>/summary.log.
+# The initramfs holds the VMM as /init, the kvm and virtio-blk modules (uncompressed, numbered in
+# dependency order), a static busybox as /bin/sh and scripts/record-kvm-trace.sh, through which
+# the VMM records every scenario (the users' recipe is the tested one).
+# Results: <out>/traces/<scenario>.txt (+ .check, .replay), <out>/console.log, <out>/summary.log.
 # Exit status: 0 pass, 1 fail (which scenario and why are printed), 77 skipped ("skipped: <why>").
 set -euo pipefail
 
