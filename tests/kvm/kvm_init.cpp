@@ -15,7 +15,8 @@
 //
 // META keys: cpu0=/cpu1= the number of msr:write_msr of TSC_AUX (c0000103, SVM's only
 // user-return MSR) the scenario must show on that CPU: "N" exactly, ">=N", or "any" (not
-// asserted; the analysis reads them). runs= exits= count KVM_RUN returns and user-space exits.
+// asserted; the analysis reads them); seq0=/seq1= their values in order (see seq()).
+// runs= exits= count KVM_RUN returns and user-space exits.
 //
 // Modules come from /m/virtio/ (the disk driver, loaded first) and /m/kvm/ (loaded inside the
 // "module-load" scenario, so the probe of kvm_probe_user_return_msr() is recorded), each
@@ -111,6 +112,24 @@ void pin(int cpu) {
 }
 
 void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+// "seqC=v,v,...": the TSC_AUX values (hex, as write_msr prints them) CPU C must show, in order:
+// `unit` repeated `times` times, or any number of times (at least once) when times < 0,
+// written "seqC=(v,v)*".
+std::string seq(int cpu, const std::vector<std::uint64_t>& unit, int times) {
+  std::string list;
+  for (std::uint64_t v : unit) {
+    char b[24];
+    std::snprintf(b, sizeof b, "%s%llx", list.empty() ? "" : ",",
+                  static_cast<unsigned long long>(v));
+    list += b;
+  }
+  std::string out = " seq" + std::to_string(cpu) + "=";
+  if (times < 0) return out + "(" + list + ")*";
+  std::string all;
+  for (int i = 0; i < times; ++i) all += (i ? "," : "") + list;
+  return out + all;
+}
 
 // --- modules ------------------------------------------------------------------------------------
 
@@ -468,7 +487,8 @@ void scenario_user_exits() {
   for (int i = 0; i < 40 && c.step(); ++i) {
   }
   // every KVM_RUN: guest value 0 before entry, host value 1 on the way back to user mode
-  r.finish("cpu0=0 cpu1=" + std::to_string(2 * c.user_exits) + " " + c.counts());
+  r.finish("cpu0=0 cpu1=" + std::to_string(2 * c.user_exits) + seq(1, {0, 1}, c.user_exits) + " " +
+           c.counts());
 }
 
 void scenario_kernel_exits() {
@@ -477,7 +497,7 @@ void scenario_kernel_exits() {
   vcpu c(v, 0);
   recording r("kernel-exits");
   c.step();  // 300 CPUID exits handled in the kernel, then one OUT to user space
-  r.finish("cpu0=0 cpu1=2 " + c.counts());
+  r.finish("cpu0=0 cpu1=2" + seq(1, {0, 1}, 1) + " " + c.counts());
 }
 
 void scenario_host_equals_guest() {
@@ -500,7 +520,7 @@ void scenario_migration() {
     on1 += i % 2 == 0;
     if (!c.step()) break;
   }
-  r.finish("cpu0=0 cpu1=" + std::to_string(2 * on1) + " " + c.counts());
+  r.finish("cpu0=0 cpu1=" + std::to_string(2 * on1) + seq(1, {0, 1}, on1) + " " + c.counts());
 }
 
 void scenario_guest_wrmsr() {
@@ -512,7 +532,13 @@ void scenario_guest_wrmsr() {
   }
   // per KVM_RUN: the previous guest value before entry (0 at first), the guest's WRMSR (5, 6,
   // ...) handled in the kernel, the host value 1 on the return to user mode
-  r.finish("cpu0=0 cpu1=" + std::to_string(3 * c.user_exits) + " " + c.counts());
+  std::vector<std::uint64_t> values;
+  for (int k = 0; k < c.user_exits; ++k) {
+    values.insert(values.end(),
+                  {k == 0 ? 0u : 4u + static_cast<unsigned>(k), 5u + static_cast<unsigned>(k), 1u});
+  }
+  r.finish("cpu0=0 cpu1=" + std::to_string(3 * c.user_exits) + seq(1, values, 1) + " " +
+           c.counts());
 }
 
 void scenario_hlt_exits() {
@@ -536,7 +562,7 @@ void scenario_signal() {
     c.step();
     t.join();
   }
-  r.finish("cpu0=0 cpu1=" + std::to_string(2 * c.runs) + " " + c.counts());
+  r.finish("cpu0=0 cpu1=" + std::to_string(2 * c.runs) + seq(1, {0, 1}, c.runs) + " " + c.counts());
 }
 
 void scenario_preempt_user() {
@@ -561,7 +587,7 @@ void scenario_preempt_user() {
   t.join();
   stop = true;
   hog.join();
-  r.finish("cpu0=0 cpu1=>=3 " + c.counts());
+  r.finish("cpu0=0 cpu1=>=3" + seq(1, {0, 1}, -1) + " " + c.counts());
 }
 
 void scenario_preempt_idle() {
@@ -572,7 +598,7 @@ void scenario_preempt_idle() {
   std::thread t = signal_after(::pthread_self(), 200, 0, 1);
   c.step();
   t.join();
-  r.finish("cpu0=0 cpu1=2 " + c.counts());
+  r.finish("cpu0=0 cpu1=2" + seq(1, {0, 1}, 1) + " " + c.counts());
 }
 
 void scenario_two_vcpus() {
@@ -603,8 +629,9 @@ void scenario_two_vcpus() {
   // end) it would return to user mode on CPU 1 while vcpu1's guest value is loaded.
   tb.join();
   ta.join();
-  r.finish("cpu0=" + std::to_string(2 * a.user_exits) + " cpu1=" +
-           std::to_string(2 * b.user_exits) + " vcpu0:" + a.counts() + " vcpu1:" + b.counts());
+  r.finish("cpu0=" + std::to_string(2 * a.user_exits) +
+           " cpu1=" + std::to_string(2 * b.user_exits) + seq(0, {0x10, 0}, a.user_exits) +
+           seq(1, {0x11, 1}, b.user_exits) + " vcpu0:" + a.counts() + " vcpu1:" + b.counts());
 }
 
 void scenario_two_vms() {
@@ -618,7 +645,8 @@ void scenario_two_vms() {
     if (!a.step() || !b.step()) break;
   }
   r.finish("cpu0=0 cpu1=" + std::to_string(2 * (a.user_exits + b.user_exits)) +
-           " vmA:" + a.counts() + " vmB:" + b.counts());
+           seq(1, {0x20, 1, 0x21, 1}, std::min(a.user_exits, b.user_exits)) + " vmA:" + a.counts() +
+           " vmB:" + b.counts());
 }
 
 // CPU 1 goes offline while the vCPU thread is inside KVM_RUN there with its guest value loaded
@@ -672,7 +700,8 @@ void scenario_vm_lifecycle() {
     }
     exits = c.user_exits;
   }
-  r.finish("cpu0=0 cpu1=" + std::to_string(2 * exits) + " exits=" + std::to_string(exits));
+  r.finish("cpu0=0 cpu1=" + std::to_string(2 * exits) + seq(1, {0, 1}, exits) +
+           " exits=" + std::to_string(exits));
 }
 
 // Unloading a module whose trace events were ever enabled resets the trace buffer, and kvm.ko

@@ -202,6 +202,22 @@ while read -r s; do
       '>='*) [ "$got" -ge "${want#>=}" ] || verdicts="$verdicts cpu$cpu has $got TSC_AUX writes, expected $want;" ;;
       *) [ "$got" -eq "$want" ] || verdicts="$verdicts cpu$cpu has $got TSC_AUX writes, expected $want;" ;;
     esac
+    # the values in order: an exact list, or "(unit)*" for any number of repetitions
+    wantseq=$(tr ' ' '\n' <<<"$meta" | sed -n "s/^seq$cpu=//p")
+    if [ -n "$wantseq" ]; then
+      gotseq=$(grep "\[00$cpu\].* write_msr: c0000103," "$t" | sed 's/.*, value //' | paste -sd, -)
+      case $wantseq in
+        '('*')*')
+          unit=${wantseq#(}; unit=${unit%)*}
+          ok=$(awk -v got="$gotseq" -v unit="$unit" 'BEGIN {
+                 n = split(got, g, ","); m = split(unit, u, ",")
+                 print (n > 0 && n % m == 0 && got != "") ? 1 : 0
+                 for (i = 1; i <= n; i++) if (g[i] != u[(i - 1) % m + 1]) { print 0; exit } }' | tail -n 1) ;;
+        *) ok=0; [ "$gotseq" = "$wantseq" ] && ok=1 ;;
+      esac
+      [ "$ok" = 1 ] ||
+        verdicts="$verdicts cpu$cpu TSC_AUX values $(cut -c1-80 <<<"$gotseq"), expected $(cut -c1-80 <<<"$wantseq");"
+    fi
   done
   # The importer's verdict: exit 0 is not enough while it can call a difference "explained"
   # (by a heuristic or an inferred gap); exact means the "all" row shows no difference and no
