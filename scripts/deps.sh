@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Make sure the Debian packages a task needs are installed.
-#   scripts/deps.sh GROUP...      groups: build bench guest module clang
+#   scripts/deps.sh GROUP...      groups: build bench guest kvm module clang
 # As root, missing packages are installed with apt-get. Otherwise the exact command to run is
 # printed and the script exits non-zero.
 set -eu
@@ -15,8 +15,10 @@ for group in "$@"; do
     # The linux-module test: Kbuild for Debian's 6.1 kernels and the compiler they were built
     # with (the kernel headers themselves are fetched by the test, for the kernel it boots).
     module) pkgs="$pkgs linux-kbuild-6.1 make gcc-12 g++-12 binutils" ;;
+    # The live-KVM test: QEMU as for the guest test, and a static shell for the recording helper.
+    kvm) pkgs="$pkgs qemu-system-x86 cpio xz-utils binutils gzip busybox-static" ;;
     clang) pkgs="$pkgs clang libclang-rt-14-dev clang-format clang-tidy" ;;
-    *) echo "deps.sh: unknown group '$group' (build, bench, guest, module, clang)" >&2; exit 2 ;;
+    *) echo "deps.sh: unknown group '$group' (build, bench, guest, kvm, module, clang)" >&2; exit 2 ;;
   esac
 done
 
