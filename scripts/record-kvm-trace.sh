@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # record-kvm-trace.sh - record what `uret-sim import` reads from a KVM host, in one command: the
 # events and the MSR filter of docs/traces.md, system-wide.
 #

@@ -6,7 +6,7 @@
 # ctest. URET_WERROR=ON in the environment (as .ci/run sets it) makes warnings errors.
 set -eu
 cd "$(dirname "$0")/.."
-scripts/deps.sh build bench guest module
+scripts/deps.sh build bench guest kvm module
 build=${URET_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
   -DURET_WERROR="${URET_WERROR:-OFF}" >/dev/null

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/kvm/kvm_init.cpp - the /init (PID 1) of the live-KVM test: a small VMM over /dev/kvm,
 // run inside a QEMU guest (TCG, AMD SVM) on a stock Debian kernel, so that the kernel's own
 // kvm.ko + kvm-amd.ko issue their user-return WRMSRs (kvm_set_user_return_msr() before VM entry,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run_kvm.sh - the `kvm-*` CTests: boot a stock Debian kernel under QEMU's software emulation
 # with AMD SVM (-accel tcg -cpu EPYC -smp 2), whose own kvm.ko + kvm-amd.ko run a VM for the
 # static VMM kvm_init.cpp (the guest's /init). The VMM records tracefs for each scenario and
