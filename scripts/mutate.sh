@@ -82,7 +82,10 @@ perl -e '
     if ($line =~ /^(file|tests|ctest|from|to|equivalent)(?:\s(.*))?$/) {
       my ($k, $v) = ($1, defined $2 ? $2 : "");
       $v =~ s/^\s+// unless $k eq "from" || $k eq "to";
-      $v =~ s/^ +// if $k eq "from" || $k eq "to";   # the column alignment, not the snippet
+      if ($k eq "from" || $k eq "to") {
+        $v =~ s/^ +//;  # the column alignment, not the snippet
+        $v =~ s/\\(.)/$1 eq "n" ? "\n" : $1 eq "t" ? "\t" : $1/ge;
+      }
       $r->{$k} = $v;
     } else { die "$file:$.: unknown key in \"$line\"\n"; }
   }
@@ -92,8 +95,8 @@ perl -e '
     for my $k (qw(file tests from)) { die "mutant $m->{id}: no $k\n" unless defined $m->{$k} && $m->{$k} ne ""; }
     die "mutant $m->{id}: no to\n" unless defined $m->{to};
     die "mutant $m->{id}: duplicate id\n" if $seen{$m->{id}}++;
-    my @f = map { my $x = defined $m->{$_} ? $m->{$_} : ""; $x =~ s/\\/\\\\/g; $x =~ s/\t/\\t/g; $x } qw(id file tests ctest from to equivalent desc);
-    print join("\t", @f), "\n";
+    my @f = map { my $x = defined $m->{$_} ? $m->{$_} : ""; $x =~ s/\\/\\\\/g; $x =~ s/\t/\\t/g; $x =~ s/\n/\\n/g; $x } qw(id file tests ctest from to equivalent desc);
+    print join("\x1f", @f), "\n";
   }
 ' "$list" > "$parsed"
 total=$(wc -l < "$parsed")
@@ -101,7 +104,7 @@ total=$(wc -l < "$parsed")
 # --- choose the share to run -----------------------------------------------------------------
 selected=$work/selected.tsv
 if [ -n "$only" ]; then
-  awk -F'\t' -v ids=",$only," 'index(ids, "," $1 ",") > 0' "$parsed" > "$selected"
+  awk -F'\037' -v ids=",$only," 'index(ids, "," $1 ",") > 0' "$parsed" > "$selected"
 elif [ -n "$shard" ]; then
   k=${shard%/*}; n=${shard#*/}
   awk -v k="$k" -v n="$n" '(NR - k) % n == 0 && NR >= k' "$parsed" > "$selected"
@@ -124,13 +127,13 @@ fi
 
 # Does the snippet occur exactly once? Prints the count.
 occurrences() {  # file from
-  perl -e 'my ($f, $s) = @ARGV; $s =~ s/\\t/\t/g; $s =~ s/\\\\/\\/g; local $/; open(my $h, "<", $f) or do { print 0; exit };
+  perl -e 'my ($f, $s) = @ARGV; $s =~ s/\\(.)/$1 eq "n" ? "\n" : $1 eq "t" ? "\t" : $1/ge; local $/; open(my $h, "<", $f) or do { print 0; exit };
            my $t = <$h>; my $n = 0; my $p = 0; while (($p = index($t, $s, $p)) >= 0) { $n++; $p++ } print $n' "$1" "$2"
 }
 
 if [ "$check_only" = 1 ]; then
   bad=0
-  while IFS=$'\t' read -r id file _tests _ctest from _to _eq _desc; do
+  while IFS=$'\x1f' read -r id file _tests _ctest from _to _eq _desc; do
     n=$(occurrences "$src/$file" "$from")
     if [ "$n" != 1 ]; then echo "stale $id: '$from' occurs $n times in $file"; bad=1; fi
   done < "$selected"
@@ -157,7 +160,7 @@ worker() {  # index
   local targets_known=$tree/targets.txt
   cmake --build "$bd" --target help 2>/dev/null | sed -n 's/^\.\.\. \([^ ]*\).*/\1/p' > "$targets_known"
   local i=0
-  while IFS=$'\t' read -r id file tests ctest from to equivalent desc; do
+  while IFS=$'\x1f' read -r id file tests ctest from to equivalent desc; do
     i=$((i + 1))
     [ $(( (i - 1) % jobs )) -eq $((w - 1)) ] || continue
     local result="" detail=""
@@ -172,7 +175,7 @@ worker() {  # index
         result=survived; detail="no covering test target at this revision"
       else
         cp -p "$tree/$file" "$tree/$file.orig"
-        perl -e 'my ($f, $s, $r) = @ARGV; for ($s, $r) { s/\\t/\t/g; s/\\\\/\\/g; }
+        perl -e 'my ($f, $s, $r) = @ARGV; for ($s, $r) { s/\\(.)/$1 eq "n" ? "\n" : $1 eq "t" ? "\t" : $1/ge; }
                  local $/; open(my $h, "<", $f) or die; my $t = <$h>; close $h;
                  my $p = index($t, $s); substr($t, $p, length($s)) = $r;
                  open($h, ">", $f) or die; print $h $t; close $h;' "$tree/$file" "$from" "$to"
