@@ -235,3 +235,22 @@ TEST_CASE("slot_table: the restore of CPU 2 is registered on CPU 2 and fired the
   REQUIRE_FALSE(table.registered(cpu_id{2}));
   REQUIRE(hw.stats(cpu_id{0}).writes == 1);  // add()'s probe only, on CPU 0
 }
+
+TEST_CASE("slot_table: a table for 0 CPUs serves one; a dropped CPU refuses sets",
+          "[slot_table][failure]") {
+  uret::mock_msr hw{2};
+  hw.declare(msrs::tsc_aux, 3);
+  uret::notifier_chain<4> chain{2};
+  uret::slot_table<uret::mock_msr, 4, 4> table{hw, chain, 0};
+  REQUIRE(table.cpus() == 1);
+  REQUIRE(table.add(msrs::tsc_aux));
+  REQUIRE(table.cpu_online(cpu_id{0}));
+  REQUIRE(table.cpu_online(cpu_id{1}).error() == errc::cpu_out_of_range);
+  REQUIRE(table.set(cpu_id{0}, 0, 4));
+  REQUIRE(table.drop(cpu_id{0}));
+  REQUIRE(hw.peek(cpu_id{0}, msrs::tsc_aux) == 3);
+  REQUIRE(table.set(cpu_id{0}, 0, 5).error() == errc::cpu_offline);
+  REQUIRE(table.current(cpu_id{0}, 0).error() == errc::cpu_offline);
+  REQUIRE(table.invalidate(cpu_id{0}).error() == errc::cpu_offline);
+  REQUIRE(hw.peek(cpu_id{0}, msrs::tsc_aux) == 3);
+}

@@ -313,3 +313,18 @@ TEST_CASE("G: an entry with the wrong value loaded is caught, masks included",
     REQUIRE(r.wrmsr >= r.oracle_wrmsr);
   }
 }
+
+TEST_CASE("an unknown slot ends an I2 incident: the next lie is a new one", "[sim/checker][referee]") {
+  auto hw = hardware(1, {10, 20, 30});
+  REQUIRE(hw.poke(cpu_id{0}, sim::slot_msrs[0], 11));
+  fake_table t = table_of({10, 20, 30}, {10, 20, 30}, true);
+  sim::checker chk;
+  sim::check_cache(chk, t, hw, 0, false);
+  REQUIRE(chk.count() == 1);
+  t.cur[0] = std::nullopt;  // invalidated: the cache claims nothing
+  sim::check_cache(chk, t, hw, 0, false);
+  REQUIRE(chk.count() == 1);
+  t.cur[0] = 10;  // lies again
+  sim::check_cache(chk, t, hw, 0, false);
+  REQUIRE(chk.count() == 2);
+}
