@@ -104,8 +104,8 @@ TEST_CASE("restore: when two writes fail the first failure is reported, the rest
   REQUIRE(table.cpu_online(c));
   for (unsigned s = 0; s < 3; ++s) REQUIRE(table.set(c, s, 7 + s));
   REQUIRE(table.dirty_slots(c) == 0b111);
-  be.fail.push_back({msrs::tsc_aux, errc::io_error});   // slot 2
-  be.fail.push_back({msrs::star, errc::msr_fault});     // slot 0
+  be.fail.push_back({msrs::tsc_aux, errc::io_error});  // slot 2
+  be.fail.push_back({msrs::star, errc::msr_fault});    // slot 0
   const uret::result<void> r = table.on_user_return(c);
   REQUIRE_FALSE(r);
   REQUIRE(r.error() == errc::msr_fault);  // slot 0's, the first written

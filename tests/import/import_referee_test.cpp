@@ -13,7 +13,8 @@ namespace detail = uret::sim::detail;
 
 TEST_CASE("importer: the CPU field needs digits, all ten of them", "[import][referee]") {
   detail::trace_line l;
-  REQUIRE_FALSE(detail::parse_trace_line("  bash-500   [] .....  10.000001: sys_enter: NR 0 (0)", l));
+  REQUIRE_FALSE(
+      detail::parse_trace_line("  bash-500   [] .....  10.000001: sys_enter: NR 0 (0)", l));
   REQUIRE(detail::parse_trace_line("  bash-500   [019] .....  10.000001: sys_enter: NR 0 (0)", l));
   REQUIRE(l.cpu == 19);
   REQUIRE(l.tid == 500);
@@ -41,12 +42,15 @@ namespace {
 // CPU 1 runs a VMX vCPU through one KVM_RUN and its return to user mode; CPU 0 only switches.
 const char* const window_trace =
     "# tracer: nop\n"
-    "          <idle>-0     [000] d..2.  1000.000050: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=bash next_pid=500 next_prio=120\n"
+    "          <idle>-0     [000] d..2.  1000.000050: sched_switch: prev_comm=swapper/0 prev_pid=0 "
+    "prev_prio=120 prev_state=R ==> next_comm=bash next_pid=500 next_prio=120\n"
     "        CPU 0/KVM-4321 [001] .....  1000.000100: sys_enter: NR 16 (d, ae80, 0, 0, 0, 0)\n"
     "        CPU 0/KVM-4321 [001] d..1.  1000.000120: write_msr: c0000082, value ffffffff9c600080\n"
     "        CPU 0/KVM-4321 [001] d..1.  1000.000121: write_msr: c0000103, value 0\n"
     "        CPU 0/KVM-4321 [001] d..1.  1000.000130: kvm_entry: vcpu 0, rip 0xffffffff9d2f14a6\n"
-    "        CPU 0/KVM-4321 [001] d..1.  1000.000400: kvm_exit: vcpu 0 reason IO_INSTRUCTION rip 0xffffffff9d458c2a info1 0x0000000003f80008 info2 0x0000000000000000 intr_info 0x00000000 error_code 0x00000000\n"
+    "        CPU 0/KVM-4321 [001] d..1.  1000.000400: kvm_exit: vcpu 0 reason IO_INSTRUCTION rip "
+    "0xffffffff9d458c2a info1 0x0000000003f80008 info2 0x0000000000000000 intr_info 0x00000000 "
+    "error_code 0x00000000\n"
     "        CPU 0/KVM-4321 [001] .....  1000.001020: kvm_userspace_exit: reason KVM_EXIT_IO (2)\n"
     "        CPU 0/KVM-4321 [001] .....  1000.001030: sys_exit: NR 16 = 0\n"
     "        CPU 0/KVM-4321 [001] d....  1000.001031: write_msr: c0000082, value ffffffffa7a00080\n"

@@ -115,8 +115,9 @@ TEST_CASE("I1: a dirty slot without the restore registered is caught, an unknown
   }
 }
 
-TEST_CASE("I2: a known cache is compared with the hardware, not with host, and only outside guest mode",
-          "[sim/checker][referee]") {
+TEST_CASE(
+    "I2: a known cache is compared with the hardware, not with host, and only outside guest mode",
+    "[sim/checker][referee]") {
   auto hw = hardware(2, {10, 20, 30});
   SECTION("cache equals host but the hardware differs: caught, hardware then cache") {
     const fake_table t = table_of({10, 20, 30}, {10, 20, 30}, false);
@@ -165,7 +166,8 @@ TEST_CASE("I3: the restore must write the true host value, not the one the table
   // A table that captured a guest value as "host" (cpu_online while TSC_AUX held the guest's
   // value): its restore writes nothing, the hardware keeps the guest value.
   uret::mock_msr hw{2};
-  for (unsigned s = 0; s < sim::msr_count; ++s) hw.declare(sim::slot_msrs[s], sim::host_default(1, s));
+  for (unsigned s = 0; s < sim::msr_count; ++s)
+    hw.declare(sim::slot_msrs[s], sim::host_default(1, s));
   uret::notifier_chain<8> chain{2};
   uret::slot_table<uret::mock_msr, 16, 8> table{hw, chain, 2};
   for (unsigned s = 0; s < sim::msr_count; ++s) REQUIRE(table.add(sim::slot_msrs[s]));
@@ -231,7 +233,7 @@ TEST_CASE("state invariants count per CPU and per slot, event invariants every t
   chk.begin_event(6, ev::exit(0));
   chk.expect_state(sim::invariant::i2, 0, 3, false, 1, 2);  // still the same incident
   REQUIRE(chk.count() == 4);
-  chk.expect_state(sim::invariant::i2, 0, 3, true, 0, 0);  // seen correct: re-armed
+  chk.expect_state(sim::invariant::i2, 0, 3, true, 0, 0);   // seen correct: re-armed
   chk.expect_state(sim::invariant::i2, 0, 4, false, 1, 2);  // slot 4 is still failing
   REQUIRE(chk.count() == 4);
   chk.begin_event(7, ev::user(0));
@@ -304,7 +306,8 @@ TEST_CASE("G: an entry with the wrong value loaded is caught, masks included",
   sim::trace t;
   t.setup = sim::make_setup(1);
   const auto vm = sim::add_task(t.setup, "vm", sim::task_kind::vmx, 0);
-  t.setup.tasks[vm].guest[sim::slots::efer] = t.setup.host[0][sim::slots::efer] ^ sim::efer_host_bits;
+  t.setup.tasks[vm].guest[sim::slots::efer] =
+      t.setup.host[0][sim::slots::efer] ^ sim::efer_host_bits;
   t.events = {ev::switch_to(0, vm), ev::enter(0), ev::exit(0), ev::user(0)};
   for (auto s : sim::all_strategies) {
     if (s == sim::strategy::tdx_update_after_run) continue;
@@ -314,7 +317,8 @@ TEST_CASE("G: an entry with the wrong value loaded is caught, masks included",
   }
 }
 
-TEST_CASE("an unknown slot ends an I2 incident: the next lie is a new one", "[sim/checker][referee]") {
+TEST_CASE("an unknown slot ends an I2 incident: the next lie is a new one",
+          "[sim/checker][referee]") {
   auto hw = hardware(1, {10, 20, 30});
   REQUIRE(hw.poke(cpu_id{0}, sim::slot_msrs[0], 11));
   fake_table t = table_of({10, 20, 30}, {10, 20, 30}, true);

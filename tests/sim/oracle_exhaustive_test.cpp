@@ -74,7 +74,8 @@ cpu_space make_space(const sim::setup& s, std::uint32_t c) {
     add(s.host[c][i]);
     if (sim::has(sim::tdx_clobbered, i)) add(sim::tdx_post_exit(i));
     for (const sim::task& t : s.tasks) {
-      if (sim::has(sim::loads(t.kind), i)) add(sim::merged(t.guest[i], sim::value_mask(i), s.host[c][i]));
+      if (sim::has(sim::loads(t.kind), i))
+        add(sim::merged(t.guest[i], sim::value_mask(i), s.host[c][i]));
       if (t.kind == sim::task_kind::sev_es && i == sim::slots::tsc_aux) add(t.guest[i]);
     }
   }
@@ -92,7 +93,8 @@ std::uint64_t search_cpu(const sim::trace& t, std::uint32_t c) {
   const cpu_space sp = make_space(s, c);
   std::vector<std::uint64_t> dist(sp.states, inf);
   std::size_t start = 0;
-  for (unsigned i = 0; i < sim::msr_count; ++i) start = sp.with(start, i, sp.index_of(i, s.host[c][i]));
+  for (unsigned i = 0; i < sim::msr_count; ++i)
+    start = sp.with(start, i, sp.index_of(i, s.host[c][i]));
   dist[start] = 0;
 
   // Every schedule of writes in one gap: any subset of slots, any candidate each, one WRMSR per
@@ -129,7 +131,8 @@ std::uint64_t search_cpu(const sim::trace& t, std::uint32_t c) {
   };
   auto real_td_exit = [&](std::size_t st) {
     for (unsigned i = 0; i < sim::msr_count; ++i) {
-      if (sim::has(sim::tdx_clobbered, i)) st = sp.with(st, i, sp.index_of(i, sim::tdx_post_exit(i)));
+      if (sim::has(sim::tdx_clobbered, i))
+        st = sp.with(st, i, sp.index_of(i, sim::tdx_post_exit(i)));
     }
     return st;
   };
@@ -162,7 +165,8 @@ std::uint64_t search_cpu(const sim::trace& t, std::uint32_t c) {
         require([&](std::size_t st) {
           for (unsigned i = 0; i < sim::msr_count; ++i) {
             if (!sim::has(sim::loads(tk.kind), i)) continue;
-            if (sp.value(st, i) != sim::merged(tk.guest[i], sim::value_mask(i), s.host[c][i])) return false;
+            if (sp.value(st, i) != sim::merged(tk.guest[i], sim::value_mask(i), s.host[c][i]))
+              return false;
           }
           return true;
         });
@@ -183,7 +187,8 @@ std::uint64_t search_cpu(const sim::trace& t, std::uint32_t c) {
       case sim::event_kind::online:
         if (step.came_up) {
           effect([&](std::size_t st) {
-            for (unsigned i = 0; i < sim::msr_count; ++i) st = sp.with(st, i, sp.index_of(i, s.host[c][i]));
+            for (unsigned i = 0; i < sim::msr_count; ++i)
+              st = sp.with(st, i, sp.index_of(i, s.host[c][i]));
             return st;
           });
         }
@@ -211,7 +216,8 @@ sim::trace random_trace(std::mt19937_64& rng) {
   t.setup = sim::make_setup(1 + below(3));
   sim::setup& s = t.setup;
   // TSC_AUX (loaded for SVM, saved by SEV-ES) is live half the time.
-  unsigned live[2] = {below(2) == 0 ? sim::slots::tsc_aux : below(sim::msr_count), below(sim::msr_count)};
+  unsigned live[2] = {below(2) == 0 ? sim::slots::tsc_aux : below(sim::msr_count),
+                      below(sim::msr_count)};
   const bool two = below(2) == 1;
   auto is_live = [&](unsigned i) { return i == live[0] || (two && i == live[1]); };
   auto pool = [&](unsigned i) -> std::uint64_t {
@@ -224,12 +230,14 @@ sim::trace random_trace(std::mt19937_64& rng) {
   };
   for (std::uint32_t c = 0; c < s.cpus; ++c) {
     for (unsigned i = 0; i < sim::msr_count; ++i) {
-      const std::uint64_t fixed = sim::has(sim::tdx_clobbered, i) ? sim::tdx_post_exit(i) : sim::host_default(0, i);
+      const std::uint64_t fixed =
+          sim::has(sim::tdx_clobbered, i) ? sim::tdx_post_exit(i) : sim::host_default(0, i);
       s.host[c][i] = is_live(i) ? pool(i) : fixed;
     }
   }
-  const sim::task_kind kinds[] = {sim::task_kind::vmx, sim::task_kind::svm, sim::task_kind::sev_es,
-                                  sim::task_kind::tdx, sim::task_kind::user, sim::task_kind::kernel};
+  const sim::task_kind kinds[] = {sim::task_kind::vmx,    sim::task_kind::svm,
+                                  sim::task_kind::sev_es, sim::task_kind::tdx,
+                                  sim::task_kind::user,   sim::task_kind::kernel};
   const std::uint32_t ntasks = 2 + below(4);
   for (std::uint32_t k = 0; k < ntasks; ++k) {
     const auto id = sim::add_task(s, "t", kinds[below(6)], below(s.cpus));
@@ -323,9 +331,13 @@ TEST_CASE("the oracle equals the exhaustive minimum on thousands of small random
     const std::uint64_t best = exhaustive_min_writes(t);
     const std::uint64_t oracle = sim::oracle_writes(t);
     if (oracle != best) {
-      std::string text = "trace " + std::to_string(i) + ", " + std::to_string(t.setup.cpus) + " CPUs:";
-      for (const auto& tk : t.setup.tasks) text += " " + std::string(sim::to_string(tk.kind)) + "@" + std::to_string(tk.cpu);
-      for (const auto& e : t.events) text += " | " + std::string(sim::to_string(e.kind)) + " " + std::to_string(e.cpu) + " " + std::to_string(e.arg) + " " + std::to_string(e.task);
+      std::string text =
+          "trace " + std::to_string(i) + ", " + std::to_string(t.setup.cpus) + " CPUs:";
+      for (const auto& tk : t.setup.tasks)
+        text += " " + std::string(sim::to_string(tk.kind)) + "@" + std::to_string(tk.cpu);
+      for (const auto& e : t.events)
+        text += " | " + std::string(sim::to_string(e.kind)) + " " + std::to_string(e.cpu) + " " +
+                std::to_string(e.arg) + " " + std::to_string(e.task);
       INFO(text);
       REQUIRE(oracle == best);
     }

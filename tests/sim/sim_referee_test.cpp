@@ -68,7 +68,7 @@ TEST_CASE("the exit-to-user loop retries a restore whose writes fault, round aft
   // Faults on both restored slots, armed one after the other across two returns.
   sim::trace t2 = vmx_trace(1);
   t2.events = {ev::switch_to(0, 0), ev::enter(0), ev::exit(0), ev::fault(0, sim::slots::lstar),
-               ev::user(0), ev::enter(0), ev::exit(0), ev::fault(0, sim::slots::tsc_aux),
+               ev::user(0),         ev::enter(0), ev::exit(0), ev::fault(0, sim::slots::tsc_aux),
                ev::user(0)};
   const sim::run_result r = sim::run(t2, sim::strategy::user_return);
   REQUIRE(r.violations == 0);
@@ -104,8 +104,8 @@ TEST_CASE("re-enabling virtualization restores before it captures host values",
   // online on an up CPU is a virtualization enable; with the guest's values loaded it must not
   // capture them as host.
   sim::trace t = vmx_trace(1);
-  t.events = {ev::switch_to(0, 0), ev::enter(0), ev::exit(0), ev::fault(0, sim::slots::lstar),
-              ev::disable(0), ev::online(0), ev::user(0)};
+  t.events = {ev::switch_to(0, 0), ev::enter(0),  ev::exit(0), ev::fault(0, sim::slots::lstar),
+              ev::disable(0),      ev::online(0), ev::user(0)};
   const sim::run_result r = sim::run(t, sim::strategy::user_return);
   REQUIRE(r.violations == 0);
 }
@@ -156,9 +156,9 @@ TEST_CASE("in guest mode only exit and unknown are possible", "[sim/sched][refer
   REQUIRE_FALSE(st.possible(ev::exit(0)));  // not in guest yet
   REQUIRE(st.apply(ev::enter(0)).valid);
   REQUIRE(st.in_guest(0));
-  for (const sim::event& e : {ev::switch_to(0, other), ev::switch_to(0, sim::idle_task),
-                              ev::enter(0), ev::user(0), ev::offline(0), ev::disable(0),
-                              ev::migrate(vm, 1)}) {
+  for (const sim::event& e :
+       {ev::switch_to(0, other), ev::switch_to(0, sim::idle_task), ev::enter(0), ev::user(0),
+        ev::offline(0), ev::disable(0), ev::migrate(vm, 1)}) {
     INFO(sim::to_string(e.kind));
     REQUIRE_FALSE(st.possible(e));
   }
