@@ -192,6 +192,7 @@ TEST_CASE("the generator draws every disable moment, every fault slot, every CPU
   std::set<unsigned> disable_when;
   std::set<unsigned> fault_slots;
   std::array<std::uint64_t, 5> per_cpu{};
+  std::array<std::uint64_t, 5> faults_per_cpu{};  // fault CPUs are drawn uniformly from the up ones
   bool disable_in_guest = false;
   sim::sched_state st{t.setup};
   for (const sim::event& e : t.events) {
@@ -199,7 +200,10 @@ TEST_CASE("the generator draws every disable moment, every fault slot, every CPU
       disable_when.insert(e.arg);
       disable_in_guest = disable_in_guest || st.in_guest(e.cpu);
     }
-    if (e.kind == sim::event_kind::fault) fault_slots.insert(e.arg);
+    if (e.kind == sim::event_kind::fault) {
+      fault_slots.insert(e.arg);
+      if (e.cpu < faults_per_cpu.size()) ++faults_per_cpu[e.cpu];
+    }
     if (e.kind != sim::event_kind::migrate && e.cpu < per_cpu.size()) ++per_cpu[e.cpu];
     REQUIRE(st.apply(e).valid);
   }
@@ -209,5 +213,6 @@ TEST_CASE("the generator draws every disable moment, every fault slot, every CPU
   for (std::size_t c = 0; c < per_cpu.size(); ++c) {
     INFO("CPU " << c);
     REQUIRE(per_cpu[c] > t.events.size() / 10);  // roughly a fifth each
+    REQUIRE(faults_per_cpu[c] > 0);
   }
 }
