@@ -15,6 +15,11 @@ TEST_CASE("importer: the CPU field needs digits, all ten of them", "[import][ref
   detail::trace_line l;
   REQUIRE_FALSE(
       detail::parse_trace_line("  bash-500   [] .....  10.000001: sys_enter: NR 0 (0)", l));
+  // An empty bracket pair inside a task name is not the CPU field: the search goes on.
+  REQUIRE(
+      detail::parse_trace_line("  w[] 5.0: x-9 [003] .....  1000.000100: sys_exit: NR 0 = 0", l));
+  REQUIRE(l.cpu == 3);
+  REQUIRE(l.tid == 9);
   REQUIRE(detail::parse_trace_line("  bash-500   [019] .....  10.000001: sys_enter: NR 0 (0)", l));
   REQUIRE(l.cpu == 19);
   REQUIRE(l.tid == 500);
