@@ -86,3 +86,27 @@ TEST_CASE("importer: TSC_AUX's host value is per CPU, the others are shared", "[
   REQUIRE(host0[sim::slots::lstar] == 0xffffffffa7a00080);  // learnt on CPU 1, alike everywhere
   REQUIRE(host0[sim::slots::tsc_aux] == sim::host_default(0, sim::slots::tsc_aux));
 }
+
+TEST_CASE("importer: a syscall after the return closes the restore window", "[import][referee]") {
+  const char* const text =
+      "# tracer: nop\n"
+      "        CPU 0/KVM-4321 [001] .....  1000.000100: sys_enter: NR 16 (d, ae80, 0, 0, 0, 0)\n"
+      "        CPU 0/KVM-4321 [001] d..1.  1000.000120: write_msr: c0000082, value "
+      "ffffffff9c600080\n"
+      "        CPU 0/KVM-4321 [001] d..1.  1000.000130: kvm_entry: vcpu 0, rip 0xffffffff9d2f14a6\n"
+      "        CPU 0/KVM-4321 [001] d..1.  1000.000400: kvm_exit: vcpu 0 reason IO_INSTRUCTION rip "
+      "0xffffffff9d458c2a info1 0x0000000003f80008 info2 0x0000000000000000 intr_info 0x00000000 "
+      "error_code 0x00000000\n"
+      "        CPU 0/KVM-4321 [001] .....  1000.001020: kvm_userspace_exit: reason KVM_EXIT_IO "
+      "(2)\n"
+      "        CPU 0/KVM-4321 [001] .....  1000.001030: sys_exit: NR 16 = 0\n"
+      "        CPU 0/KVM-4321 [001] d....  1000.001031: write_msr: c0000082, value "
+      "ffffffffa7a00080\n"
+      "        CPU 0/KVM-4321 [001] .....  1000.001040: sys_enter: NR 0 (3, 0, 0, 0, 0, 0)\n"
+      "        CPU 0/KVM-4321 [001] d....  1000.001050: write_msr: c0000103, value 77\n";
+  const sim::imported_trace imp = sim::import_trace(text);
+  INFO(imp.replay);
+  REQUIRE(imp.trace.setup.host[1][sim::slots::lstar] == 0xffffffffa7a00080);
+  REQUIRE(imp.trace.setup.host[1][sim::slots::tsc_aux] ==
+          sim::host_default(1, sim::slots::tsc_aux));
+}
