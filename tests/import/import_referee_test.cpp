@@ -109,4 +109,10 @@ TEST_CASE("importer: a syscall after the return closes the restore window", "[im
   REQUIRE(imp.trace.setup.host[1][sim::slots::lstar] == 0xffffffffa7a00080);
   REQUIRE(imp.trace.setup.host[1][sim::slots::tsc_aux] ==
           sim::host_default(1, sim::slots::tsc_aux));
+  // The trace has write_msr lines (ground truth) and shows no guest TSC_AUX write: the guest's
+  // value needs none, so it is the host's, not an invented one.
+  REQUIRE(imp.trace.setup.tasks.size() == 1);
+  REQUIRE(imp.trace.setup.tasks[0].guest[sim::slots::tsc_aux] ==
+          imp.trace.setup.host[1][sim::slots::tsc_aux]);
+  REQUIRE(imp.trace.setup.tasks[0].guest[sim::slots::lstar] == 0xffffffff9c600080);
 }
