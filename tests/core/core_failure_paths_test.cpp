@@ -1,0 +1,256 @@
+// The core's failure paths, pinned from the specification (docs/design.md; arch/x86/kvm/x86.c
+// kvm_user_return_msr_cpu_online(), kvm_on_user_return(), kvm_set_user_return_msr()):
+//  - cpu_online reads every MSR before it changes anything: a read that faults leaves the
+//    table exactly as it was;
+//  - a restore in which several writes fail reports the first failure (lowest slot), restores
+//    every slot that can be restored, and stays registered for the rest;
+//  - a notifier node on a CPU other than 0 keeps its CPU (register, fire, unregister mid-fire).
+#include <uret/backends/mock_msr.hpp>
+#include <uret/notifier.hpp>
+#include <uret/slot_table.hpp>
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+using uret::cpu_id;
+using uret::errc;
+namespace msrs = uret::msrs;
+
+namespace {
+
+// A backend whose writes of chosen MSRs fail with a chosen error: lets a test tell which of two
+// failures a restore reports.
+struct picky_backend {
+  uret::mock_msr hw{4};
+  std::vector<std::pair<uret::msr_index, errc>> fail;  // one-shot write failures
+
+  uret::result<std::uint64_t> read(cpu_id c, uret::msr_index m) noexcept { return hw.read(c, m); }
+  uret::result<void> write(cpu_id c, uret::msr_index m, std::uint64_t v) noexcept {
+    for (std::size_t i = 0; i < fail.size(); ++i) {
+      if (fail[i].first == m) {
+        const errc e = fail[i].second;
+        fail.erase(fail.begin() + static_cast<std::ptrdiff_t>(i));
+        return e;
+      }
+    }
+    return hw.write(c, m, v);
+  }
+};
+static_assert(uret::msr_backend<picky_backend>);
+
+constexpr std::array<uret::msr_index, 3> three = {msrs::star, msrs::lstar, msrs::tsc_aux};
+
+}  // namespace
+
+TEST_CASE("cpu_online: a read that faults changes nothing, not even the slots read before it",
+          "[slot_table][failure]") {
+  uret::mock_msr hw{2};
+  for (std::size_t i = 0; i < three.size(); ++i) hw.declare(three[i], 100 + i);
+  uret::notifier_chain<4> chain{2};
+  uret::slot_table<uret::mock_msr, 4, 4> table{hw, chain, 2};
+  for (auto m : three) REQUIRE(table.add(m));
+
+  SECTION("first enable fails: the CPU stays offline") {
+    hw.fail_next_read(cpu_id{1}, msrs::tsc_aux);
+    REQUIRE(table.cpu_online(cpu_id{1}).error() == errc::msr_fault);
+    REQUIRE_FALSE(table.online(cpu_id{1}));
+    REQUIRE(table.current(cpu_id{1}, 0).error() == errc::cpu_offline);
+    REQUIRE(table.set(cpu_id{1}, 0, 5).error() == errc::cpu_offline);
+    REQUIRE(hw.stats(cpu_id{1}).writes == 0);
+    REQUIRE_FALSE(table.registered(cpu_id{1}));
+  }
+  SECTION("enable again on an online CPU, last read faults: the old host values stay") {
+    REQUIRE(table.cpu_online(cpu_id{1}));
+    for (std::size_t i = 0; i < three.size(); ++i) REQUIRE(hw.poke(cpu_id{1}, three[i], 200 + i));
+    hw.fail_next_read(cpu_id{1}, msrs::tsc_aux);
+    REQUIRE(table.cpu_online(cpu_id{1}).error() == errc::msr_fault);
+    REQUIRE(table.online(cpu_id{1}));
+    for (unsigned s = 0; s < 3; ++s) {
+      REQUIRE(*table.host(cpu_id{1}, s) == 100 + s);
+      REQUIRE(*table.current(cpu_id{1}, s) == 100 + s);
+    }
+    REQUIRE(table.dirty_slots(cpu_id{1}) == 0);
+    // Then a read that succeeds takes every new value.
+    REQUIRE(table.cpu_online(cpu_id{1}));
+    for (unsigned s = 0; s < 3; ++s) REQUIRE(*table.host(cpu_id{1}, s) == 200 + s);
+  }
+  SECTION("enable after an invalidate: a faulting read keeps the slot unknown and dirty") {
+    REQUIRE(table.cpu_online(cpu_id{1}));
+    REQUIRE(table.invalidate(cpu_id{1}, 0));
+    REQUIRE(chain.fire(cpu_id{1}));  // restores host into slot 0, nothing registered
+    REQUIRE(table.set(cpu_id{1}, 2, 9));
+    REQUIRE(chain.fire(cpu_id{1}));
+    REQUIRE(table.invalidate(cpu_id{1}, 1));
+    REQUIRE(table.registered(cpu_id{1}));
+    // Registered: refused before any read.
+    REQUIRE(table.cpu_online(cpu_id{1}).error() == errc::guest_value_loaded);
+    REQUIRE(hw.stats(cpu_id{1}).reads == 3);
+    REQUIRE(table.unknown_slots(cpu_id{1}) == 0b010);
+    REQUIRE(table.dirty_slots(cpu_id{1}) == 0b010);
+  }
+}
+
+TEST_CASE("restore: when two writes fail the first failure is reported, the rest is restored",
+          "[slot_table][failure]") {
+  picky_backend be;
+  for (std::size_t i = 0; i < three.size(); ++i) be.hw.declare(three[i], 100 + i);
+  uret::notifier_chain<4> chain{4};
+  uret::slot_table<picky_backend, 4, 4> table{be, chain, 4};
+  for (auto m : three) REQUIRE(table.add(m));
+  const cpu_id c{2};
+  REQUIRE(table.cpu_online(c));
+  for (unsigned s = 0; s < 3; ++s) REQUIRE(table.set(c, s, 7 + s));
+  REQUIRE(table.dirty_slots(c) == 0b111);
+  be.fail.push_back({msrs::tsc_aux, errc::io_error});  // slot 2
+  be.fail.push_back({msrs::star, errc::msr_fault});    // slot 0
+  const uret::result<void> r = table.on_user_return(c);
+  REQUIRE_FALSE(r);
+  REQUIRE(r.error() == errc::msr_fault);  // slot 0's, the first written
+  // Slot 1 restored; slots 0 and 2 keep their cached guest values (the hardware holds them).
+  REQUIRE(table.dirty_slots(c) == 0b101);
+  REQUIRE(*table.current(c, 0) == 7);
+  REQUIRE(*table.current(c, 1) == 101);
+  REQUIRE(*table.current(c, 2) == 9);
+  REQUIRE(be.hw.peek(c, msrs::star) == 7);
+  REQUIRE(be.hw.peek(c, msrs::lstar) == 101);
+  REQUIRE(be.hw.peek(c, msrs::tsc_aux) == 9);
+  REQUIRE(table.registered(c));
+  REQUIRE(chain.pending(c));
+  REQUIRE(table.stats(c).writes == 3 + 1);
+  // The next return to user mode finishes the job.
+  REQUIRE(chain.fire(c));
+  REQUIRE(table.dirty_slots(c) == 0);
+  REQUIRE_FALSE(table.registered(c));
+  REQUIRE(be.hw.peek(c, msrs::star) == 100);
+  REQUIRE(be.hw.peek(c, msrs::tsc_aux) == 102);
+
+  SECTION("drop with a failing write: still online, still registered, the error returned") {
+    REQUIRE(table.set(c, 1, 55));
+    be.fail.push_back({msrs::lstar, errc::not_permitted});
+    REQUIRE(table.drop(c).error() == errc::not_permitted);
+    REQUIRE(table.online(c));
+    REQUIRE(table.registered(c));
+    REQUIRE(*table.current(c, 1) == 55);
+    REQUIRE(table.drop(c));
+    REQUIRE_FALSE(table.online(c));
+    REQUIRE(be.hw.peek(c, msrs::lstar) == 101);
+  }
+  SECTION("a failed set changes nothing and registers nothing") {
+    be.fail.push_back({msrs::lstar, errc::io_error});
+    REQUIRE(table.set(c, 1, 55).error() == errc::io_error);
+    REQUIRE(*table.current(c, 1) == 101);
+    REQUIRE(table.dirty_slots(c) == 0);
+    REQUIRE_FALSE(table.registered(c));
+    REQUIRE_FALSE(chain.pending(c));
+  }
+}
+
+namespace {
+struct probe {
+  uret::user_return_notifier node;
+  std::vector<std::uint32_t>* calls = nullptr;
+  uret::notifier_chain<8>* chain = nullptr;
+  uret::user_return_notifier* victim = nullptr;
+  std::uint32_t id = 0;
+};
+void probe_callback(uret::user_return_notifier& n, cpu_id cpu) noexcept {
+  auto& p = *static_cast<probe*>(n.context);
+  p.calls->push_back(p.id * 100 + cpu.value);
+  if (p.victim != nullptr) static_cast<void>(p.chain->unregister(*p.victim));
+}
+}  // namespace
+
+TEST_CASE("notifier: a node on a CPU other than 0 keeps its CPU", "[notifier][failure]") {
+  uret::notifier_chain<8> chain{4};
+  std::vector<std::uint32_t> calls;
+  probe a;
+  probe b;
+  probe z;
+  for (probe* p : {&a, &b, &z}) {
+    p->node.on_user_return = &probe_callback;
+    p->node.context = p;
+    p->calls = &calls;
+    p->chain = &chain;
+  }
+  a.id = 1;
+  b.id = 2;
+  z.id = 3;
+  REQUIRE(chain.register_notifier(cpu_id{0}, z.node));
+  REQUIRE(chain.register_notifier(cpu_id{3}, b.node));
+  REQUIRE(chain.register_notifier(cpu_id{3}, a.node));  // list of CPU 3: a, b
+  REQUIRE(a.node.cpu().value == 3);
+  REQUIRE(b.node.cpu().value == 3);
+  REQUIRE(z.node.cpu().value == 0);
+  REQUIRE(chain.register_notifier(cpu_id{1}, a.node).error() == errc::already_registered);
+  REQUIRE(a.node.cpu().value == 3);
+
+  SECTION("a callback on CPU 3 unregisters the next node: it is not called") {
+    a.victim = &b.node;
+    REQUIRE(chain.fire(cpu_id{3}));
+    REQUIRE(calls == std::vector<std::uint32_t>{103});
+    REQUIRE_FALSE(b.node.registered());
+    REQUIRE(a.node.registered());
+    REQUIRE(chain.pending(cpu_id{3}));
+    REQUIRE(chain.pending(cpu_id{0}));  // CPU 0's list untouched
+    REQUIRE(chain.fire(cpu_id{0}));
+    REQUIRE(calls == std::vector<std::uint32_t>{103, 300});
+  }
+  SECTION("unregistering from CPU 3 empties CPU 3, not CPU 0") {
+    REQUIRE(chain.unregister(a.node));
+    REQUIRE(chain.unregister(b.node));
+    REQUIRE_FALSE(chain.pending(cpu_id{3}));
+    REQUIRE(chain.pending(cpu_id{0}));
+    REQUIRE(chain.fire(cpu_id{3}));
+    REQUIRE(calls.empty());
+  }
+  SECTION("a CPU out of range is refused and leaves the node alone") {
+    probe q;
+    q.node.on_user_return = &probe_callback;
+    q.node.context = &q;
+    REQUIRE(chain.register_notifier(cpu_id{4}, q.node).error() == errc::cpu_out_of_range);
+    REQUIRE_FALSE(q.node.registered());
+    REQUIRE(chain.fire(cpu_id{4}).error() == errc::cpu_out_of_range);
+    REQUIRE_FALSE(chain.pending(cpu_id{4}));
+  }
+}
+
+TEST_CASE("slot_table: the restore of CPU 2 is registered on CPU 2 and fired there",
+          "[slot_table][failure]") {
+  uret::mock_msr hw{3};
+  hw.declare(msrs::tsc_aux, 0);
+  uret::notifier_chain<4> chain{3};
+  uret::slot_table<uret::mock_msr, 4, 4> table{hw, chain, 3};
+  REQUIRE(table.add(msrs::tsc_aux));
+  for (std::uint32_t c = 0; c < 3; ++c) REQUIRE(table.cpu_online(cpu_id{c}));
+  REQUIRE(table.set(cpu_id{2}, 0, 42));
+  REQUIRE(chain.pending(cpu_id{2}));
+  REQUIRE_FALSE(chain.pending(cpu_id{0}));
+  REQUIRE(chain.fire(cpu_id{0}));  // another CPU's return restores nothing here
+  REQUIRE(hw.peek(cpu_id{2}, msrs::tsc_aux) == 42);
+  REQUIRE(chain.fire(cpu_id{2}));
+  REQUIRE(hw.peek(cpu_id{2}, msrs::tsc_aux) == 0);
+  REQUIRE_FALSE(table.registered(cpu_id{2}));
+  REQUIRE(hw.stats(cpu_id{0}).writes == 1);  // add()'s probe only, on CPU 0
+}
+
+TEST_CASE("slot_table: a table for 0 CPUs serves one; a dropped CPU refuses sets",
+          "[slot_table][failure]") {
+  uret::mock_msr hw{2};
+  hw.declare(msrs::tsc_aux, 3);
+  uret::notifier_chain<4> chain{2};
+  uret::slot_table<uret::mock_msr, 4, 4> table{hw, chain, 0};
+  REQUIRE(table.cpus() == 1);
+  REQUIRE(table.add(msrs::tsc_aux));
+  REQUIRE(table.cpu_online(cpu_id{0}));
+  REQUIRE(table.cpu_online(cpu_id{1}).error() == errc::cpu_out_of_range);
+  REQUIRE(table.set(cpu_id{0}, 0, 4));
+  REQUIRE(table.drop(cpu_id{0}));
+  REQUIRE(hw.peek(cpu_id{0}, msrs::tsc_aux) == 3);
+  REQUIRE(table.set(cpu_id{0}, 0, 5).error() == errc::cpu_offline);
+  REQUIRE(table.current(cpu_id{0}, 0).error() == errc::cpu_offline);
+  REQUIRE(table.invalidate(cpu_id{0}).error() == errc::cpu_offline);
+  REQUIRE(hw.peek(cpu_id{0}, msrs::tsc_aux) == 3);
+}
