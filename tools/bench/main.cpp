@@ -27,6 +27,7 @@
 #include "bench.hpp"
 #include "common/file_io.hpp"
 #include "common/number.hpp"
+#include "common/tracedat.hpp"
 #include "report.hpp"
 #include "scaling.hpp"
 #include "uret/sim/import.hpp"
@@ -306,7 +307,9 @@ void write_outputs(const cli& c, const std::vector<row>& rows,
 // carries msr:write_msr, compare the user-return strategy with what KVM really wrote.
 int run_trace(cli c) {
   c.import.source = c.trace_path;
-  const sim::imported_trace imp = sim::import_trace(read_file(c.trace_path), c.import);
+  std::string text = read_file(c.trace_path);
+  if (const int rc = uret_tools::binary_trace_to_text("uret-bench", c.trace_path, text)) return rc;
+  const sim::imported_trace imp = sim::import_trace(text, c.import);
   fmt::print(stderr, "{}", sim::format_import_summary(imp, c.trace_path));
   if (imp.trace.events.empty()) fail(fmt::format("{}: no events to replay", c.trace_path));
   const std::string w = "trace";
