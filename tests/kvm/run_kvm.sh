@@ -216,7 +216,7 @@ while read -r s; do
   cols=()
   for cpu in 0 1; do
     want=$(tr ' ' '\n' <<<"$meta" | sed -n "s/^cpu$cpu=//p")
-    got=$(grep -c "\[00$cpu\].* write_msr: c0000103," "$t" || true)
+    got=$(grep -c "\[00$cpu\].* write_msr: *c0000103," "$t" || true)
     cols+=("$got/${want:-any}")
     case ${want:-any} in
       any) ;;
@@ -226,7 +226,7 @@ while read -r s; do
     # the values in order: an exact list, or "(unit)*" for any number of repetitions
     wantseq=$(tr ' ' '\n' <<<"$meta" | sed -n "s/^seq$cpu=//p")
     if [ -n "$wantseq" ]; then
-      gotseq=$(grep "\[00$cpu\].* write_msr: c0000103," "$t" | sed 's/.*, value //' | paste -sd, -)
+      gotseq=$(grep "\[00$cpu\].* write_msr: *c0000103," "$t" | sed 's/.*, value //' | paste -sd, -)
       case $wantseq in
         '('*')*')
           unit=${wantseq#(}; unit=${unit%)*}
