@@ -39,8 +39,7 @@ constexpr const char* usage_text =
     "Unparsed lines are counted and the first few shown on stderr; they are never fatal.\n";
 
 int usage(const char* why) {
-  if (why != nullptr) std::fprintf(stderr, "uret-sim import: %s\n", why);
-  std::fputs(usage_text, stderr);
+  std::fprintf(stderr, "uret-sim import: %s (uret-sim import --help for usage)\n", why);
   return 2;
 }
 
