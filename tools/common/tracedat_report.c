@@ -3,7 +3,8 @@
  * trace-cmd's headers (tracefs.h) are not valid C++. Prints every record of a trace.dat in
  * `trace-cmd report`'s line layout
  *     <comm>-<pid> [<cpu>] <seconds>.<microseconds>: <event>: <fields>
- * in timestamp order across CPUs (tracecmd_iterate_events), after the "cpus=N" header line. */
+ * in timestamp order across CPUs (tracecmd_iterate_events), after the "cpus=N" header line,
+ * with "CPU:N [n EVENTS DROPPED]" where the ring buffer lost events. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <trace-cmd.h>
@@ -22,6 +23,12 @@ static int print_record(struct tracecmd_input *handle, struct tep_record *record
   (void)handle;
   (void)cpu;
   trace_seq_reset(&p->seq);
+  /* Where the ring buffer overflowed before this record: trace-cmd report's marker, which the
+   * importer turns into a gap on the CPU. */
+  if (record->missed_events > 0)
+    trace_seq_printf(&p->seq, "CPU:%d [%lld EVENTS DROPPED]\n", record->cpu, record->missed_events);
+  else if (record->missed_events < 0)
+    trace_seq_printf(&p->seq, "CPU:%d [EVENTS DROPPED]\n", record->cpu);
   /* trace-cmd 3.1's report: comm right-aligned in 16, pid left-aligned in 5, CPU in 3 digits,
    * the time in seconds with microseconds. */
   tep_print_event(p->tep, &p->seq, record, "%16s-%-5d [%03d] %6.1000d: %s: %s\n", TEP_PRINT_COMM,
