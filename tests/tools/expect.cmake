@@ -2,7 +2,8 @@
 # cmake -DCMD=<program> -DARGS=<a|b|c> -DSTATUS=<exit status> [-DREGEX=<regex on stdout+stderr>]
 #       [-DNOT_REGEX=<regex that must not match stdout+stderr>] [-DSTDOUT_REGEX=<regex on stdout>]
 #       [-DSTDERR_LINES=<most lines on stderr>] [-DFILE=<path> -DFILE_REGEX=<regex on it>]
-#       [-DNO_FILE=<path that must not exist afterwards>] [-DWORKDIR=<dir>] -P expect.cmake
+#       [-DNO_FILE=<path that must not exist afterwards>] [-DWORKDIR=<dir>]
+#       [-DINPUT=<file for standard input>] -P expect.cmake
 # Runs the program and fails unless each given condition holds. FILE and NO_FILE are removed
 # before the run, so a stale file never passes.
 string(REPLACE "|" ";" args "${ARGS}")
@@ -14,8 +15,12 @@ endforeach()
 if(NOT DEFINED WORKDIR)
   set(WORKDIR .)
 endif()
+set(input)
+if(DEFINED INPUT)
+  set(input INPUT_FILE ${INPUT})
+endif()
 execute_process(COMMAND ${CMD} ${args} WORKING_DIRECTORY ${WORKDIR} RESULT_VARIABLE rc
-                OUTPUT_VARIABLE out ERROR_VARIABLE err)
+                OUTPUT_VARIABLE out ERROR_VARIABLE err ${input})
 set(show "--- stdout\n${out}--- stderr\n${err}")
 if(NOT rc STREQUAL STATUS)
   message(FATAL_ERROR "exit status ${rc}, expected ${STATUS}\n${show}")
