@@ -235,6 +235,14 @@ options parse(int argc, char** argv, std::string_view command, std::string_view 
       o.positional.emplace_back(a);
     }
   }
+  // Output paths are checked before the work (a long check run, a big generated trace).
+  for (const std::string* path : {&o.out, &o.shrunk_out}) {
+    if (path->empty()) continue;
+    if (const auto why = uret_tools::unwritable(*path)) {
+      fmt::print(stderr, "uret-sim: cannot write {}: {}\n", *path, *why);
+      std::exit(2);
+    }
+  }
   return o;
 }
 
