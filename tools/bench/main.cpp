@@ -14,11 +14,11 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <new>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -127,8 +127,8 @@ std::uint64_t parse_u64(std::string_view option, const char* text, std::uint64_t
                         std::uint64_t hi, std::string_view why = {}) {
   const std::optional<std::uint64_t> v = uret_tools::parse_whole(text);  // 1000000, 1e6, 0x10
   if (!v || *v < lo || *v > hi) {
-    usage_error(fmt::format("{} needs a whole number in {} .. {}{}, not '{}'", option, lo, hi, why,
-                            text));
+    usage_error(
+        fmt::format("{} needs a whole number in {} .. {}{}, not '{}'", option, lo, hi, why, text));
   }
   return *v;
 }
@@ -215,7 +215,8 @@ cli parse(int argc, char** argv) {
   // Output paths are checked now, not after every run.
   for (const std::string* path : {&c.json_path, &c.csv_path, &c.svg_path}) {
     if (path->empty()) continue;
-    if (const auto why = uret_tools::unwritable(*path)) fail(fmt::format("cannot write {}: {}", *path, *why));
+    if (const auto why = uret_tools::unwritable(*path))
+      fail(fmt::format("cannot write {}: {}", *path, *why));
     if (*path == "-") c.human = stderr;
   }
   if (c.workloads.empty()) {
@@ -392,7 +393,8 @@ breakdown break_down(const sim::trace& t, sim::strategy s) {
     }
   }
   for (std::size_t k = 0; k < per_task.size(); ++k) {
-    if (sim::is_vcpu(t.setup.tasks[k].kind)) b.by_vcpu.emplace_back(t.setup.tasks[k].name, per_task[k]);
+    if (sim::is_vcpu(t.setup.tasks[k].kind))
+      b.by_vcpu.emplace_back(t.setup.tasks[k].name, per_task[k]);
   }
   return b;
 }
@@ -402,18 +404,20 @@ std::string breakdown_json(const breakdown& b) {
   for (std::size_t i = 0; i < b.by_cpu.size(); ++i)
     cpus += fmt::format("{}\"{}\": {}", i == 0 ? "" : ", ", i, b.by_cpu[i]);
   for (std::size_t i = 0; i < b.by_vcpu.size(); ++i) {
-    vcpus += fmt::format("{}{}: {}", i == 0 ? "" : ", ", uret_tools::json_string(b.by_vcpu[i].first),
-                         b.by_vcpu[i].second);
+    vcpus += fmt::format("{}{}: {}", i == 0 ? "" : ", ",
+                         uret_tools::json_string(b.by_vcpu[i].first), b.by_vcpu[i].second);
   }
-  return fmt::format(", \"wrmsr_by_cpu\": {{{}}}, \"wrmsr_by_vcpu\": {{{}}}, "
-                     "\"wrmsr_no_vcpu\": {}, \"wrmsr_by_exit_reason\": null",
-                     cpus, vcpus, b.no_vcpu);
+  return fmt::format(
+      ", \"wrmsr_by_cpu\": {{{}}}, \"wrmsr_by_vcpu\": {{{}}}, "
+      "\"wrmsr_no_vcpu\": {}, \"wrmsr_by_exit_reason\": null",
+      cpus, vcpus, b.no_vcpu);
 }
 
 std::string breakdown_table(const std::vector<sim::strategy>& strategies,
                             const std::vector<breakdown>& bs) {
-  std::string out = "WRMSRs by CPU and by vCPU (the last vCPU thread to run on the CPU); by exit "
-                    "reason: not available (the imported events carry no exit reason)\n";
+  std::string out =
+      "WRMSRs by CPU and by vCPU (the last vCPU thread to run on the CPU); by exit "
+      "reason: not available (the imported events carry no exit reason)\n";
   for (std::size_t i = 0; i < bs.size(); ++i) {
     std::string cpus, vcpus;
     for (std::size_t k = 0; k < bs[i].by_cpu.size(); ++k) {
@@ -453,9 +457,9 @@ int run_trace(cli c) {
   std::vector<breakdown> bs;
   for (std::size_t i = 0; i < rows.size() && i < c.strategies.size(); ++i) {
     bs.push_back(break_down(imp.trace, c.strategies[i]));
-    rows[i].extra_json = fmt::format(", \"trace\": {}, \"ground_truth\": {}{}",
-                                     uret_tools::json_string(c.trace_path), verdict,
-                                     breakdown_json(bs.back()));
+    rows[i].extra_json =
+        fmt::format(", \"trace\": {}, \"ground_truth\": {}{}",
+                    uret_tools::json_string(c.trace_path), verdict, breakdown_json(bs.back()));
   }
   if (c.quiet) quiet_summary(c, rows, "trace " + c.trace_path);
   if (!c.quiet) {
@@ -472,7 +476,8 @@ int run_trace(cli c) {
   if (gt) {
     fmt::print(c.human, "{}", gt->block);
   } else if (!c.quiet) {
-    fmt::print(c.human, "no msr:write_msr events of user-return MSRs in the trace: no ground truth\n");
+    fmt::print(c.human,
+               "no msr:write_msr events of user-return MSRs in the trace: no ground truth\n");
   }
   write_outputs(c, rows, {w}, fmt::format("uret-bench: WRMSRs by strategy on {}", c.trace_path));
   return 0;
@@ -538,11 +543,12 @@ int run_scaling(const cli& c) {
 
 int run_workloads(const cli& c) {
   if (!c.quiet) {
-    fmt::print(c.human, 
-        "uret-bench: {} events per workload, seed {}; cost model: WRMSR {} cycles, RDMSR {} "
-        "cycles\n(\"x oracle\": WRMSRs over the fewest possible; WRONG: the invariant "
-        "checker caught the strategy; ns/event: one run without checker)\n\n",
-        uret_bench::group_digits(c.events), c.seed, c.bench.wrmsr_cycles, c.bench.rdmsr_cycles);
+    fmt::print(c.human,
+               "uret-bench: {} events per workload, seed {}; cost model: WRMSR {} cycles, RDMSR {} "
+               "cycles\n(\"x oracle\": WRMSRs over the fewest possible; WRONG: the invariant "
+               "checker caught the strategy; ns/event: one run without checker)\n\n",
+               uret_bench::group_digits(c.events), c.seed, c.bench.wrmsr_cycles,
+               c.bench.rdmsr_cycles);
   }
   std::vector<row> rows;
   progress_line progress{c.workloads.size() * c.strategies.size()};

@@ -118,9 +118,8 @@ inline std::string format_json(const std::vector<row>& rows, double wrmsr_cycles
         r.rdmsr, r.oracle_wrmsr,
         std::isinf(ratio) ? std::string("null") : fmt::format("{:.6f}", ratio), r.violations,
         r.violations != 0 ? "true" : "false", json_string(r.first_violation),
-        json_number(r.model_cycles, 0), json_number(wrmsr_cycles, 2),
-        json_number(rdmsr_cycles, 2), json_number(r.ns_per_event, 2), r.extra_json,
-        i + 1 < rows.size() ? "," : "");
+        json_number(r.model_cycles, 0), json_number(wrmsr_cycles, 2), json_number(rdmsr_cycles, 2),
+        json_number(r.ns_per_event, 2), r.extra_json, i + 1 < rows.size() ? "," : "");
   }
   return out + "]\n";
 }
@@ -150,8 +149,8 @@ inline std::string format_csv(const std::vector<row>& rows, double wrmsr_cycles,
                        csv_field(r.strategy), r.seed, r.cpus, r.events, r.wrmsr, r.rdmsr,
                        r.oracle_wrmsr, number(r.ratio(), 6), r.violations,
                        r.violations != 0 ? "true" : "false", csv_field(r.first_violation),
-                       number(r.model_cycles, 0), number(wrmsr_cycles, 2),
-                       number(rdmsr_cycles, 2), number(r.ns_per_event, 2));
+                       number(r.model_cycles, 0), number(wrmsr_cycles, 2), number(rdmsr_cycles, 2),
+                       number(r.ns_per_event, 2));
   }
   return out;
 }

@@ -26,11 +26,11 @@ trace_file_kind sniff_trace_file(std::string_view head) noexcept {
 
 std::string binary_trace_hint(trace_file_kind kind, const std::string& path) {
   if (kind == trace_file_kind::perf_data) {
-    return path + " is a perf.data file; convert it first: perf script -i " + path +
-           " > trace.txt";
+    return path + " is a perf.data file; convert it first: perf script -i " + path + " > trace.txt";
   }
-  return path + " is a trace-cmd trace.dat and this build reads it only as text (built without "
-                "libtracecmd); convert it first: trace-cmd report -i " +
+  return path +
+         " is a trace-cmd trace.dat and this build reads it only as text (built without "
+         "libtracecmd); convert it first: trace-cmd report -i " +
          path + " > trace.txt";
 }
 

@@ -12,14 +12,14 @@
 #include "tracedat_report.h"
 
 struct printer {
-  struct tep_handle *tep;
+  struct tep_handle* tep;
   struct trace_seq seq;
-  FILE *out;
+  FILE* out;
 };
 
-static int print_record(struct tracecmd_input *handle, struct tep_record *record, int cpu,
-                        void *data) {
-  struct printer *p = data;
+static int print_record(struct tracecmd_input* handle, struct tep_record* record, int cpu,
+                        void* data) {
+  struct printer* p = data;
   (void)handle;
   (void)cpu;
   trace_seq_reset(&p->seq);
@@ -37,9 +37,9 @@ static int print_record(struct tracecmd_input *handle, struct tep_record *record
   return fwrite(p->seq.buffer, 1, p->seq.len, p->out) == p->seq.len ? 0 : -1;
 }
 
-int uret_tracedat_report(const char *path, char **text, size_t *size) {
+int uret_tracedat_report(const char* path, char** text, size_t* size) {
   struct printer p;
-  struct tracecmd_input *handle;
+  struct tracecmd_input* handle;
   int rc;
   *text = NULL;
   *size = 0;
