@@ -29,7 +29,7 @@ std::string binary_trace_hint(trace_file_kind kind, const std::string& path) {
     return path + " is a perf.data file; convert it first: perf script -i " + path + " > trace.txt";
   }
   return path +
-         " is a trace-cmd trace.dat and this build reads it only as text (built without "
+         " is a trace-cmd trace.dat, which this build cannot read (built without "
          "libtracecmd); convert it first: trace-cmd report -i " +
          path + " > trace.txt";
 }
