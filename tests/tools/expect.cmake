@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 # cmake -DCMD=<program> -DARGS=<a|b|c> -DSTATUS=<exit status> [-DREGEX=<regex on stdout+stderr>]
 #       [-DNOT_REGEX=<regex that must not match stdout+stderr>] [-DSTDOUT_REGEX=<regex on stdout>]
+#       [-DSTDOUT_NOT_REGEX=<regex that must not match stdout>]
 #       [-DSTDERR_LINES=<most lines on stderr>] [-DFILE=<path> -DFILE_REGEX=<regex on it>]
 #       [-DNO_FILE=<path that must not exist afterwards>] [-DWORKDIR=<dir>]
 #       [-DINPUT=<file for standard input>] -P expect.cmake
@@ -30,6 +31,9 @@ if(DEFINED REGEX AND NOT "${out}${err}" MATCHES "${REGEX}")
 endif()
 if(DEFINED NOT_REGEX AND "${out}${err}" MATCHES "${NOT_REGEX}")
   message(FATAL_ERROR "output matches '${NOT_REGEX}', it must not\n${show}")
+endif()
+if(DEFINED STDOUT_NOT_REGEX AND "${out}" MATCHES "${STDOUT_NOT_REGEX}")
+  message(FATAL_ERROR "stdout matches '${STDOUT_NOT_REGEX}', it must not\n${show}")
 endif()
 if(DEFINED STDOUT_REGEX AND NOT "${out}" MATCHES "${STDOUT_REGEX}")
   message(FATAL_ERROR "stdout does not match '${STDOUT_REGEX}'\n${show}")
