@@ -9,14 +9,16 @@ set -eu
 pkgs=""
 for group in "$@"; do
   case $group in
-    build) pkgs="$pkgs cmake make g++ catch2 libfmt-dev pkg-config" ;;
+    # libtracecmd-dev: uret-sim reads trace.dat natively (optional, found with pkg-config).
+    build) pkgs="$pkgs cmake make g++ catch2 libfmt-dev pkg-config libtracecmd-dev" ;;
     bench) pkgs="$pkgs libbenchmark-dev valgrind" ;;
     guest) pkgs="$pkgs qemu-system-x86 cpio xz-utils binutils gzip" ;;
     # The linux-module test: Kbuild for Debian's 6.1 kernels and the compiler they were built
     # with (the kernel headers themselves are fetched by the test, for the kernel it boots).
     module) pkgs="$pkgs linux-kbuild-6.1 make gcc-12 g++-12 binutils" ;;
-    # The live-KVM test: QEMU as for the guest test, and a static shell for the recording helper.
-    kvm) pkgs="$pkgs qemu-system-x86 cpio xz-utils binutils gzip busybox-static" ;;
+    # The live-KVM test: QEMU as for the guest test, a static shell for the recording helper and
+    # trace-cmd (its trace.dat scenario).
+    kvm) pkgs="$pkgs qemu-system-x86 cpio xz-utils binutils gzip coreutils busybox-static trace-cmd" ;;
     clang) pkgs="$pkgs clang libclang-rt-14-dev clang-format clang-tidy" ;;
     *) echo "deps.sh: unknown group '$group' (build, bench, guest, kvm, module, clang)" >&2; exit 2 ;;
   esac

@@ -49,3 +49,20 @@ TEST_CASE("write_file and read_file round-trip; missing files are reported", "[t
   CHECK_FALSE(uret_tools::read_file("no/such/dir/file.txt").has_value());
   CHECK_FALSE(uret_tools::write_file("no/such/dir/file.txt", text));
 }
+
+TEST_CASE("unwritable says why before the work, and leaves no file behind", "[tools]") {
+  const std::string dir = "tools_common_test_unwritable.tmp";
+  std::remove(dir.c_str());
+  CHECK_FALSE(uret_tools::unwritable("-"));
+  CHECK_FALSE(uret_tools::unwritable(dir));
+  std::FILE* left = std::fopen(dir.c_str(), "rb");
+  CHECK(left == nullptr);  // probed, then removed: it did not exist before
+  if (left != nullptr) std::fclose(left);
+  REQUIRE(uret_tools::write_file(dir, "kept"));
+  CHECK_FALSE(uret_tools::unwritable(dir));
+  CHECK(uret_tools::read_file(dir) == std::optional<std::string>("kept"));  // not truncated
+  std::remove(dir.c_str());
+  const auto why = uret_tools::unwritable("no/such/dir/rows.json");
+  REQUIRE(why);
+  CHECK(*why == "No such file or directory");
+}

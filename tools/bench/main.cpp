@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,8 @@
 #include "bench.hpp"
 #include "common/file_io.hpp"
 #include "common/number.hpp"
+#include "common/tracedat.hpp"
+#include "common/version.hpp"
 #include "report.hpp"
 #include "scaling.hpp"
 #include "uret/sim/import.hpp"
@@ -46,6 +49,10 @@ constexpr std::string_view default_workloads[] = {
 
 constexpr std::uint64_t default_events = 1'000'000;
 constexpr std::uint64_t default_seed = 1;
+// Each workload's trace is generated whole (8 bytes an event) before it runs: 800 MB at most.
+constexpr std::uint64_t max_events = 100'000'000;
+// Modelled cycles per MSR access: bounded so that every total stays a finite JSON number.
+constexpr double max_cycles = 1e9;
 
 struct cli {
   std::vector<std::string> workloads;
@@ -55,7 +62,9 @@ struct cli {
   std::optional<std::uint32_t> cpus;
   uret_bench::bench_options bench;
   std::string json_path;
+  std::string csv_path;
   std::string svg_path;
+  std::FILE* human = stdout;  // tables; stderr when an output file is standard output
   bool scaling = false;
   bool quiet = false;
   std::string trace_path;  // --trace: a recorded kernel trace instead of generated workloads
@@ -73,23 +82,34 @@ void usage(std::FILE* out) {
       "  --cpus C              CPUs per machine (default: the workload's, 8)\n"
       "  --wrmsr-cycles X      modelled cycles per WRMSR (default {})\n"
       "  --rdmsr-cycles X      modelled cycles per RDMSR (default {})\n"
-      "  --json FILE           write the rows as JSON (schema: docs/benchmarks.md)\n"
+      "  --json FILE           write the rows as JSON (schema: docs/benchmarks.md); - for\n"
+      "                        standard output (the tables then go to standard error)\n"
+      "  --csv FILE            write the rows as CSV (the JSON's columns); - as for --json\n"
       "  --svg FILE            write a chart of WRMSR per 1000 events (log scale)\n"
       "  --no-timing           skip the timed second run (ns/event column is 0)\n"
       "  --scaling             print throughput at 1 and 2 threads and the per-CPU record size\n"
-      "  --quiet               no tables on stdout (with --json/--svg)\n"
+      "  --quiet               no tables; one summary line on stderr\n"
       "  --trace FILE          every strategy on a kernel trace (ftrace, trace-cmd report or\n"
       "                        perf script text; docs/traces.md), plus a ground-truth block\n"
       "                        when it has msr:write_msr events\n"
       "  --no-switch-heuristic (with --trace) a switch to another user task is not taken as\n"
-      "                        a probable return to user mode\n",
+      "                        a probable return to user mode\n"
+      "  --version             the version\n"
+      "Numbers: 1000000, 1e6 or 0x10; --events 1 .. {}, --seed 0 .. 2^63-1, cycles 0 .. 1e9.\n"
+      "Exit status: 0 done, 2 usage or input error.\n",
       std::size(default_workloads), std::size(sim::all_strategies), default_events, default_seed,
-      uret_bench::bench_options{}.wrmsr_cycles, uret_bench::bench_options{}.rdmsr_cycles);
+      uret_bench::bench_options{}.wrmsr_cycles, uret_bench::bench_options{}.rdmsr_cycles,
+      max_events);
 }
 
 [[noreturn]] void fail(const std::string& message) {
   fmt::print(stderr, "uret-bench: {}\n", message);
   std::exit(2);
+}
+
+// A usage error: one line, with the way to the usage.
+[[noreturn]] void usage_error(const std::string& message) {
+  fail(message + " (uret-bench --help for usage)");
 }
 
 std::vector<std::string> split(std::string_view s) {
@@ -103,15 +123,21 @@ std::vector<std::string> split(std::string_view s) {
   return out;
 }
 
-std::uint64_t parse_u64(std::string_view option, const char* text) {
+std::uint64_t parse_u64(std::string_view option, const char* text, std::uint64_t lo,
+                        std::uint64_t hi, std::string_view why = {}) {
   const std::optional<std::uint64_t> v = uret_tools::parse_whole(text);  // 1000000, 1e6, 0x10
-  if (!v) fail(fmt::format("{} needs a whole number, not '{}'", option, text));
+  if (!v || *v < lo || *v > hi) {
+    usage_error(
+        fmt::format("{} needs a whole number in {} .. {}{}, not '{}'", option, lo, hi, why, text));
+  }
   return *v;
 }
 
 double parse_double(std::string_view option, const char* text) {
   const std::optional<double> v = uret_tools::parse_nonnegative(text);
-  if (!v) fail(fmt::format("{} needs a non-negative number, not '{}'", option, text));
+  if (!v || *v > max_cycles) {
+    usage_error(fmt::format("{} needs a number in 0 .. {:g}, not '{}'", option, max_cycles, text));
+  }
   return *v;
 }
 
@@ -120,7 +146,7 @@ cli parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     const auto value = [&]() -> const char* {
-      if (i + 1 >= argc) fail(fmt::format("{} needs a value", a));
+      if (i + 1 >= argc) usage_error(fmt::format("{} needs a value", a));
       return argv[++i];
     };
     if (a == "-h" || a == "--help") {
@@ -136,7 +162,7 @@ cli parse(int argc, char** argv) {
       }
       for (const std::string& w : split(v)) {
         if (sim::find_workload(w) == nullptr)
-          fail(fmt::format("unknown workload '{}' (try --workload list)", w));
+          usage_error(fmt::format("unknown workload '{}' (try --workload list)", w));
         c.workloads.push_back(w);
       }
     } else if (a == "--strategy") {
@@ -149,24 +175,27 @@ cli parse(int argc, char** argv) {
       }
       for (const std::string& s : split(v)) {
         const std::optional<sim::strategy> st = sim::parse_strategy(s);
-        if (!st) fail(fmt::format("unknown strategy '{}' (try --strategy list)", s));
+        if (!st) usage_error(fmt::format("unknown strategy '{}' (try --strategy list)", s));
         c.strategies.push_back(*st);
       }
+    } else if (a == "--version") {
+      fmt::print("{}", uret_tools::version_line("uret-bench"));
+      std::exit(0);
     } else if (a == "--events") {
-      c.events = parse_u64(a, value());
-      if (c.events == 0) fail("--events must be at least 1");
+      c.events = parse_u64(a, value(), 1, max_events,
+                           " (each trace is generated in memory, 8 bytes an event)");
     } else if (a == "--seed") {
-      c.seed = parse_u64(a, value());
+      c.seed = parse_u64(a, value(), 0, ~std::uint64_t{0} >> 1);
     } else if (a == "--cpus") {
-      const std::uint64_t n = parse_u64(a, value());
-      if (n == 0 || n > sim::max_cpus) fail(fmt::format("--cpus must be 1 .. {}", sim::max_cpus));
-      c.cpus = static_cast<std::uint32_t>(n);
+      c.cpus = static_cast<std::uint32_t>(parse_u64(a, value(), 1, sim::max_cpus));
     } else if (a == "--wrmsr-cycles") {
       c.bench.wrmsr_cycles = parse_double(a, value());
     } else if (a == "--rdmsr-cycles") {
       c.bench.rdmsr_cycles = parse_double(a, value());
     } else if (a == "--json") {
       c.json_path = value();
+    } else if (a == "--csv") {
+      c.csv_path = value();
     } else if (a == "--svg") {
       c.svg_path = value();
     } else if (a == "--no-timing") {
@@ -180,9 +209,15 @@ cli parse(int argc, char** argv) {
     } else if (a == "--no-switch-heuristic") {
       c.import.switch_to_user_task_returns = false;
     } else {
-      usage(stderr);
-      fail(fmt::format("unknown option '{}'", a));
+      usage_error(fmt::format("unknown option '{}'", a));
     }
+  }
+  // Output paths are checked now, not after every run.
+  for (const std::string* path : {&c.json_path, &c.csv_path, &c.svg_path}) {
+    if (path->empty()) continue;
+    if (const auto why = uret_tools::unwritable(*path))
+      fail(fmt::format("cannot write {}: {}", *path, *why));
+    if (*path == "-") c.human = stderr;
   }
   if (c.workloads.empty()) {
     for (const std::string_view w : default_workloads) c.workloads.emplace_back(w);
@@ -295,6 +330,10 @@ void write_outputs(const cli& c, const std::vector<row>& rows,
     write_file(c.json_path,
                uret_bench::format_json(rows, c.bench.wrmsr_cycles, c.bench.rdmsr_cycles));
   }
+  if (!c.csv_path.empty()) {
+    write_file(c.csv_path,
+               uret_bench::format_csv(rows, c.bench.wrmsr_cycles, c.bench.rdmsr_cycles));
+  }
   if (!c.svg_path.empty()) {
     std::vector<std::string> names;
     for (const sim::strategy s : c.strategies) names.emplace_back(sim::to_string(s));
@@ -302,16 +341,127 @@ void write_outputs(const cli& c, const std::vector<row>& rows,
   }
 }
 
+// --quiet: what the run found, in one line on stderr, where the tables would have been.
+void quiet_summary(const cli& c, const std::vector<row>& rows, std::string_view what) {
+  std::size_t wrong = 0;
+  for (const row& r : rows) wrong += r.violations != 0 ? 1 : 0;
+  std::string outputs;
+  for (const auto& [flag, path] : {std::pair<const char*, const std::string*>{"json", &c.json_path},
+                                   {"csv", &c.csv_path},
+                                   {"svg", &c.svg_path}}) {
+    if (!path->empty()) outputs += fmt::format("{}{} {}", outputs.empty() ? "" : ", ", flag, *path);
+  }
+  fmt::print(stderr, "uret-bench: {} runs on {}, {} with invariant violations; {}\n", rows.size(),
+             what, wrong,
+             outputs.empty() ? std::string("no tables (--quiet) and no --json/--csv/--svg file")
+                             : "rows written to " + outputs);
+}
+
+/// Who a strategy's WRMSRs on a trace were for: per CPU, and per vCPU (the last vCPU thread that
+/// ran on the CPU before the write: its guest values are what the write loads or replaces).
+struct breakdown {
+  std::vector<std::uint64_t> by_cpu;
+  std::vector<std::pair<std::string, std::uint64_t>> by_vcpu;  // vCPU task name, WRMSRs
+  std::uint64_t no_vcpu = 0;  ///< writes on a CPU no vCPU had run on yet
+};
+
+breakdown break_down(const sim::trace& t, sim::strategy s) {
+  sim::run_options ro;
+  ro.record_writes = true;
+  ro.check = false;
+  const sim::run_result r = sim::run(t, s, ro);
+  breakdown b;
+  b.by_cpu.assign(t.setup.cpus, 0);
+  std::vector<std::uint64_t> per_task(t.setup.tasks.size(), 0);
+  std::vector<std::uint32_t> last_vcpu(t.setup.cpus, sim::idle_task);
+  std::size_t w = 0;
+  for (std::size_t i = 0; i < t.events.size(); ++i) {
+    const sim::event& e = t.events[i];
+    if (e.kind == sim::event_kind::switch_to && e.cpu < t.setup.cpus &&
+        e.task < t.setup.tasks.size() && sim::is_vcpu(t.setup.tasks[e.task].kind)) {
+      last_vcpu[e.cpu] = e.task;
+    }
+    for (; w < r.writes.size() && r.writes[w].event == i; ++w) {
+      const std::uint32_t cpu = r.writes[w].cpu;
+      if (cpu >= t.setup.cpus) continue;
+      ++b.by_cpu[cpu];
+      if (last_vcpu[cpu] == sim::idle_task) {
+        ++b.no_vcpu;
+      } else {
+        ++per_task[last_vcpu[cpu]];
+      }
+    }
+  }
+  for (std::size_t k = 0; k < per_task.size(); ++k) {
+    if (sim::is_vcpu(t.setup.tasks[k].kind))
+      b.by_vcpu.emplace_back(t.setup.tasks[k].name, per_task[k]);
+  }
+  return b;
+}
+
+std::string breakdown_json(const breakdown& b) {
+  std::string cpus, vcpus;
+  for (std::size_t i = 0; i < b.by_cpu.size(); ++i)
+    cpus += fmt::format("{}\"{}\": {}", i == 0 ? "" : ", ", i, b.by_cpu[i]);
+  for (std::size_t i = 0; i < b.by_vcpu.size(); ++i) {
+    vcpus += fmt::format("{}{}: {}", i == 0 ? "" : ", ",
+                         uret_tools::json_string(b.by_vcpu[i].first), b.by_vcpu[i].second);
+  }
+  return fmt::format(
+      ", \"wrmsr_by_cpu\": {{{}}}, \"wrmsr_by_vcpu\": {{{}}}, "
+      "\"wrmsr_no_vcpu\": {}, \"wrmsr_by_exit_reason\": null",
+      cpus, vcpus, b.no_vcpu);
+}
+
+std::string breakdown_table(const std::vector<sim::strategy>& strategies,
+                            const std::vector<breakdown>& bs) {
+  std::string out =
+      "WRMSRs by CPU and by vCPU (the last vCPU thread to run on the CPU); by exit "
+      "reason: not available (the imported events carry no exit reason)\n";
+  for (std::size_t i = 0; i < bs.size(); ++i) {
+    std::string cpus, vcpus;
+    for (std::size_t k = 0; k < bs[i].by_cpu.size(); ++k) {
+      if (bs[i].by_cpu[k] != 0) cpus += fmt::format(" cpu{}={}", k, bs[i].by_cpu[k]);
+    }
+    for (const auto& [name, n] : bs[i].by_vcpu) vcpus += fmt::format(" {}={}", name, n);
+    if (bs[i].no_vcpu != 0) vcpus += fmt::format(" (no vCPU yet)={}", bs[i].no_vcpu);
+    out += fmt::format("  {:<22} CPUs:{}  vCPUs:{}\n", sim::to_string(strategies[i]),
+                       cpus.empty() ? " none" : cpus, vcpus.empty() ? " none" : vcpus);
+  }
+  return out;
+}
+
 // --trace: import a recorded kernel trace, price every strategy on it, and where the trace
 // carries msr:write_msr, compare the user-return strategy with what KVM really wrote.
 int run_trace(cli c) {
   c.import.source = c.trace_path;
-  const sim::imported_trace imp = sim::import_trace(read_file(c.trace_path), c.import);
+  std::string text = read_file(c.trace_path);
+  if (const int rc = uret_tools::binary_trace_to_text("uret-bench", c.trace_path, text)) return rc;
+  const sim::imported_trace imp = sim::import_trace(text, c.import);
   fmt::print(stderr, "{}", sim::format_import_summary(imp, c.trace_path));
   if (imp.trace.events.empty()) fail(fmt::format("{}: no events to replay", c.trace_path));
   const std::string w = "trace";
-  const std::vector<row> rows =
+  std::vector<row> rows =
       uret_bench::run_all_strategies(imp.trace, w, 0, c.strategies, c.bench, {});
+  // The JSON names the trace and carries the ground-truth verdict and the breakdown.
+  std::string verdict = "null";
+  std::optional<sim::ground_truth_check> gt;
+  if (imp.has_ground_truth()) {
+    gt = sim::check_ground_truth(imp);
+    const auto& cmp = gt->comparison;
+    verdict = fmt::format(
+        "{{\"strategy\": \"user-return\", \"recorded\": {}, \"predicted\": {}, \"exact\": {}, "
+        "\"unexplained\": {}}}",
+        cmp.actual, cmp.predicted, cmp.exact() ? "true" : "false", cmp.unexplained());
+  }
+  std::vector<breakdown> bs;
+  for (std::size_t i = 0; i < rows.size() && i < c.strategies.size(); ++i) {
+    bs.push_back(break_down(imp.trace, c.strategies[i]));
+    rows[i].extra_json =
+        fmt::format(", \"trace\": {}, \"ground_truth\": {}{}",
+                    uret_tools::json_string(c.trace_path), verdict, breakdown_json(bs.back()));
+  }
+  if (c.quiet) quiet_summary(c, rows, "trace " + c.trace_path);
   if (!c.quiet) {
     uret_bench::table_heading h;
     h.workload = w;
@@ -320,12 +470,14 @@ int run_trace(cli c) {
     h.events = imp.trace.events.size();
     h.cpus = imp.trace.setup.cpus;
     h.oracle_wrmsr = rows.empty() ? 0 : rows.front().oracle_wrmsr;
-    fmt::print("{}\n", uret_bench::format_table(h, rows));
+    fmt::print(c.human, "{}\n", uret_bench::format_table(h, rows));
+    fmt::print(c.human, "{}\n", breakdown_table(c.strategies, bs));
   }
-  if (imp.has_ground_truth()) {
-    fmt::print("{}", sim::check_ground_truth(imp).block);
+  if (gt) {
+    fmt::print(c.human, "{}", gt->block);
   } else if (!c.quiet) {
-    fmt::print("no msr:write_msr events of user-return MSRs in the trace: no ground truth\n");
+    fmt::print(c.human,
+               "no msr:write_msr events of user-return MSRs in the trace: no ground truth\n");
   }
   write_outputs(c, rows, {w}, fmt::format("uret-bench: WRMSRs by strategy on {}", c.trace_path));
   return 0;
@@ -389,17 +541,14 @@ int run_scaling(const cli& c) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const cli c = parse(argc, argv);
-  if (c.scaling) return run_scaling(c);
-  if (!c.trace_path.empty()) return run_trace(c);
-
+int run_workloads(const cli& c) {
   if (!c.quiet) {
-    fmt::print(
-        "uret-bench: {} events per workload, seed {}; cost model: WRMSR {} cycles, RDMSR {} "
-        "cycles\n(\"x oracle\": WRMSRs over the fewest possible; WRONG: the invariant "
-        "checker caught the strategy; ns/event: one run without checker)\n\n",
-        uret_bench::group_digits(c.events), c.seed, c.bench.wrmsr_cycles, c.bench.rdmsr_cycles);
+    fmt::print(c.human,
+               "uret-bench: {} events per workload, seed {}; cost model: WRMSR {} cycles, RDMSR {} "
+               "cycles\n(\"x oracle\": WRMSRs over the fewest possible; WRONG: the invariant "
+               "checker caught the strategy; ns/event: one run without checker)\n\n",
+               uret_bench::group_digits(c.events), c.seed, c.bench.wrmsr_cycles,
+               c.bench.rdmsr_cycles);
   }
   std::vector<row> rows;
   progress_line progress{c.workloads.size() * c.strategies.size()};
@@ -423,16 +572,29 @@ int main(int argc, char** argv) {
       h.cpus = t.setup.cpus;
       h.seed = c.seed;
       h.oracle_wrmsr = got.empty() ? 0 : got.front().oracle_wrmsr;
-      fmt::print("{}\n", uret_bench::format_table(h, rows));
-      std::fflush(stdout);
+      fmt::print(c.human, "{}\n", uret_bench::format_table(h, rows));
+      std::fflush(c.human);
     }
   }
   progress.finish();
-  if (!c.quiet) fmt::print("{}", format_claims(rows));
+  if (!c.quiet) fmt::print(c.human, "{}", format_claims(rows));
+  if (c.quiet) quiet_summary(c, rows, fmt::format("{} workload(s)", c.workloads.size()));
 
   write_outputs(c, rows, c.workloads,
                 fmt::format("uret-bench: WRMSRs by restoration strategy "
                             "({} events per workload, seed {})",
                             uret_bench::group_digits(c.events), c.seed));
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    const cli c = parse(argc, argv);
+    if (c.scaling) return run_scaling(c);
+    if (!c.trace_path.empty()) return run_trace(c);
+    return run_workloads(c);
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "uret-bench: out of memory (fewer --events?)\n");
+    return 2;
+  }
 }

@@ -32,6 +32,7 @@ struct row {
   std::string first_violation;     ///< the first one, in words (empty without violations)
   double model_cycles = 0;         ///< wrmsr * wrmsr_cycles + rdmsr * rdmsr_cycles
   double ns_per_event = 0;         ///< wall-clock library+simulator time per event, checker off
+  std::string extra_json;          ///< more members for the JSON object (", \"trace\": ..."), or ""
 
   /// WRMSRs relative to the oracle; 1 when both are 0, infinity when only the oracle is 0.
   [[nodiscard]] double ratio() const noexcept {
@@ -94,6 +95,13 @@ inline std::string format_table(const table_heading& h, const std::vector<row>& 
 
 using uret_tools::json_string;
 
+/// `v` as a JSON number with `decimals` decimals; null when it is not finite (JSON has no inf or
+/// nan).
+inline std::string json_number(double v, int decimals) {
+  if (!std::isfinite(v)) return "null";
+  return fmt::format("{:.{}f}", v, decimals);
+}
+
 /// The rows as a JSON array, one object per line (schema in docs/benchmarks.md).
 inline std::string format_json(const std::vector<row>& rows, double wrmsr_cycles,
                                double rdmsr_cycles) {
@@ -104,15 +112,47 @@ inline std::string format_json(const std::vector<row>& rows, double wrmsr_cycles
     out += fmt::format(
         "  {{\"workload\": {}, \"strategy\": {}, \"seed\": {}, \"cpus\": {}, \"events\": {}, "
         "\"wrmsr\": {}, \"rdmsr\": {}, \"oracle_wrmsr\": {}, \"ratio_to_oracle\": {}, "
-        "\"violations\": {}, \"wrong\": {}, \"first_violation\": {}, \"model_cycles\": {:.0f}, "
-        "\"wrmsr_cycles\": {}, \"rdmsr_cycles\": {}, \"ns_per_event\": {:.2f}}}{}\n",
+        "\"violations\": {}, \"wrong\": {}, \"first_violation\": {}, \"model_cycles\": {}, "
+        "\"wrmsr_cycles\": {}, \"rdmsr_cycles\": {}, \"ns_per_event\": {}{}}}{}\n",
         json_string(r.workload), json_string(r.strategy), r.seed, r.cpus, r.events, r.wrmsr,
         r.rdmsr, r.oracle_wrmsr,
         std::isinf(ratio) ? std::string("null") : fmt::format("{:.6f}", ratio), r.violations,
-        r.violations != 0 ? "true" : "false", json_string(r.first_violation), r.model_cycles,
-        wrmsr_cycles, rdmsr_cycles, r.ns_per_event, i + 1 < rows.size() ? "," : "");
+        r.violations != 0 ? "true" : "false", json_string(r.first_violation),
+        json_number(r.model_cycles, 0), json_number(wrmsr_cycles, 2), json_number(rdmsr_cycles, 2),
+        json_number(r.ns_per_event, 2), r.extra_json, i + 1 < rows.size() ? "," : "");
   }
   return out + "]\n";
+}
+
+/// `s` as one CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
+inline std::string csv_field(std::string_view s) {
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + '"';
+}
+
+/// The rows as CSV with a header line: the JSON's columns, in its order.
+inline std::string format_csv(const std::vector<row>& rows, double wrmsr_cycles,
+                              double rdmsr_cycles) {
+  std::string out =
+      "workload,strategy,seed,cpus,events,wrmsr,rdmsr,oracle_wrmsr,ratio_to_oracle,violations,"
+      "wrong,first_violation,model_cycles,wrmsr_cycles,rdmsr_cycles,ns_per_event\n";
+  const auto number = [](double v, int decimals) {
+    return std::isfinite(v) ? fmt::format("{:.{}f}", v, decimals) : std::string();
+  };
+  for (const row& r : rows) {
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.workload),
+                       csv_field(r.strategy), r.seed, r.cpus, r.events, r.wrmsr, r.rdmsr,
+                       r.oracle_wrmsr, number(r.ratio(), 6), r.violations,
+                       r.violations != 0 ? "true" : "false", csv_field(r.first_violation),
+                       number(r.model_cycles, 0), number(wrmsr_cycles, 2), number(rdmsr_cycles, 2),
+                       number(r.ns_per_event, 2));
+  }
+  return out;
 }
 
 namespace detail {

@@ -4,8 +4,10 @@
 // decides how to report them.
 #pragma once
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +26,21 @@ inline std::optional<std::string> read_file(const std::string& path) {
   if (f != stdin) std::fclose(f);
   if (!ok) return std::nullopt;
   return text;
+}
+
+/// Why `path` ("-": stdout) cannot be written, or nullopt when it can: checked before the work,
+/// so a bad output path fails in a second, not after the run. An existing file is left alone; a
+/// new one is created and removed again.
+inline std::optional<std::string> unwritable(const std::string& path) {
+  if (path == "-") return std::nullopt;
+  std::FILE* existing = std::fopen(path.c_str(), "rb");
+  const bool existed = existing != nullptr;
+  if (existing != nullptr) std::fclose(existing);
+  std::FILE* f = std::fopen(path.c_str(), "ab");
+  if (f == nullptr) return std::string(std::strerror(errno));
+  std::fclose(f);
+  if (!existed) std::remove(path.c_str());
+  return std::nullopt;
 }
 
 /// Writes `text` to `path` ("-": stdout), replacing it; false when it cannot be written whole.

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "common/file_io.hpp"
+#include "common/tracedat.hpp"
 #include "uret/sim/import.hpp"
 #include "uret/sim/replay.hpp"
 
@@ -20,7 +21,8 @@ namespace {
 constexpr const char* usage_text =
     "usage: uret-sim import FILE [-o OUT] [options]\n"
     "  FILE                    ftrace text (trace / trace_pipe), `trace-cmd report` or\n"
-    "                          `perf script` output; - reads standard input\n"
+    "                          `perf script` output, or a trace-cmd trace.dat (read through\n"
+    "                          libtracecmd when built with it); - reads standard input\n"
     "  -o, --output OUT        write the replay (uret-replay 1) to OUT instead of stdout\n"
     "  --stats                 detailed import statistics and timing on stderr\n"
     "  --check                 replay under the user-return strategy (KVM's) and compare its\n"
@@ -37,8 +39,7 @@ constexpr const char* usage_text =
     "Unparsed lines are counted and the first few shown on stderr; they are never fatal.\n";
 
 int usage(const char* why) {
-  if (why != nullptr) std::fprintf(stderr, "uret-sim import: %s\n", why);
-  std::fputs(usage_text, stderr);
+  std::fprintf(stderr, "uret-sim import: %s (uret-sim import --help for usage)\n", why);
   return 2;
 }
 
@@ -133,12 +134,14 @@ int import_command(int argc, char** argv) {
   }
   if (file.empty()) return usage("no trace file");
 
-  const std::optional<std::string> read = uret_tools::read_file(file);
+  std::optional<std::string> read = uret_tools::read_file(file);
   if (!read) {
     std::fprintf(stderr, "uret-sim import: cannot read %s: %s\n", file.c_str(),
                  std::strerror(errno));
     return 1;
   }
+  // A trace.dat read through libtracecmd; perf.data answered with the `perf script` command.
+  if (const int rc = uret_tools::binary_trace_to_text("uret-sim import", file, *read)) return rc;
   const std::string& text = *read;
   opt.source = file == "-" ? std::string("standard input") : file;
   const auto imp = uret::sim::import_trace(text, opt);

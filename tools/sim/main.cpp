@@ -32,6 +32,7 @@
 #include "common/file_io.hpp"
 #include "common/number.hpp"
 #include "common/text_out.hpp"
+#include "common/version.hpp"
 #include "import_cmd.hpp"
 #include "uret/sim/sim.hpp"
 
@@ -42,6 +43,9 @@ namespace sim = uret::sim;
 constexpr std::uint64_t default_events = 1'000'000;
 constexpr std::uint32_t default_cpus = 8;
 constexpr std::uint64_t default_seed = 1;
+constexpr std::uint64_t default_speed_events = 2'000'000;
+// generate and speed build the whole trace in memory, 8 bytes an event: 800 MB at most.
+constexpr std::uint64_t max_generated_events = 100'000'000;
 
 void usage(std::FILE* out) {
   fmt::print(out,
@@ -59,6 +63,8 @@ void usage(std::FILE* out) {
              "  speed [--workload W|all] [--strategy S|all] [--events N] [--cpus C] [--seed X]\n"
              "                                events/s with and without the checker\n"
              "  import ...                    convert a kernel trace to the replay format\n"
+             "  --version                     the version\n"
+             "uret-sim COMMAND --help: that command's options.\n"
              "defaults: --events {} --cpus {} --seed {}; check runs the `stress` workload\n"
              "restricted to the vCPU kinds the strategy handles. Exit status: 0 ok, 1 invariant\n"
              "violations, 2 usage or input error.\n",
@@ -66,8 +72,46 @@ void usage(std::FILE* out) {
 }
 
 [[noreturn]] void usage_error(const std::string& message) {
-  fmt::print(stderr, "uret-sim: {}\n(uret-sim --help for usage)\n", message);
+  fmt::print(stderr, "uret-sim: {} (uret-sim --help for usage)\n", message);
   std::exit(2);
+}
+
+// `uret-sim COMMAND --help`: that command's usage alone.
+std::string command_usage(std::string_view command) {
+  if (command == "list") return "usage: uret-sim list\n  the strategies and the workloads\n";
+  if (command == "check") {
+    return fmt::format(
+        "usage: uret-sim check --strategy S [--events N] [--cpus C] [--seed X] [--workload W]\n"
+        "                      [--no-checker] [--no-oracle] [--shrunk-out FILE] [--quiet]\n"
+        "                      [--legacy sev-es-boot-host]\n"
+        "  a model-based random run of S with every invariant checked (default workload: stress\n"
+        "  restricted to the vCPU kinds S handles); on a violation, the events shrunk to a\n"
+        "  replayable script. Defaults: --events {} --cpus {} --seed {}.\n"
+        "  Exit status: 0 no violation, 1 violations, 2 usage error.\n",
+        default_events, default_cpus, default_seed);
+  }
+  if (command == "replay") {
+    return "usage: uret-sim replay FILE [--strategy S] [--quiet] [--legacy sev-es-boot-host]\n"
+           "  run an event script (- for stdin) and print each event with its WRMSRs and\n"
+           "  violations (default strategy user-return).\n"
+           "  Exit status: 0 no violation, 1 violations, 2 usage or input error.\n";
+  }
+  if (command == "generate") {
+    return fmt::format(
+        "usage: uret-sim generate --workload W [--events N] [--cpus C] [--seed X] [-o FILE]\n"
+        "  write a generated trace in the replay format (stdout, or FILE). --events 1 .. {}\n"
+        "  (the trace is built in memory).\n",
+        max_generated_events);
+  }
+  if (command == "speed") {
+    return fmt::format(
+        "usage: uret-sim speed [--workload W|all] [--strategy S|all] [--events N] [--cpus C]\n"
+        "                      [--seed X]\n"
+        "  events per second with and without the checker, on a trace of N generated events\n"
+        "  (default {}; 1 .. {}).\n",
+        default_speed_events, max_generated_events);
+  }
+  return "";
 }
 
 std::string strategy_names() {
@@ -113,6 +157,7 @@ struct options {
   std::optional<std::string> strategy;
   std::optional<std::string> workload;
   std::uint64_t events = default_events;
+  bool events_given = false;
   std::uint32_t cpus = default_cpus;
   bool cpus_given = false;
   std::uint64_t seed = default_seed;
@@ -138,7 +183,12 @@ options parse(int argc, char** argv, std::string_view command, std::string_view 
       return argv[++i];
     };
     if (a == "--help" || a == "-h") {
-      usage(stdout);
+      const std::string text = command_usage(command);
+      if (text.empty()) {
+        usage(stdout);
+      } else {
+        fmt::print("{}", text);
+      }
       std::exit(0);
     } else if (a == "--strategy") {
       takes(a);
@@ -148,7 +198,9 @@ options parse(int argc, char** argv, std::string_view command, std::string_view 
       o.workload = std::string(value());
     } else if (a == "--events") {
       takes(a);
-      o.events = number_arg(a, value(), 1, std::uint64_t{1} << 40);
+      const bool whole = command == "generate" || command == "speed";
+      o.events = number_arg(a, value(), 1, whole ? max_generated_events : std::uint64_t{1} << 40);
+      o.events_given = true;
     } else if (a == "--cpus") {
       takes(a);
       o.cpus = static_cast<std::uint32_t>(number_arg(a, value(), 1, sim::max_cpus));
@@ -181,6 +233,14 @@ options parse(int argc, char** argv, std::string_view command, std::string_view 
       usage_error(fmt::format("unknown option '{}' for {}", a, command));
     } else {
       o.positional.emplace_back(a);
+    }
+  }
+  // Output paths are checked before the work (a long check run, a big generated trace).
+  for (const std::string* path : {&o.out, &o.shrunk_out}) {
+    if (path->empty()) continue;
+    if (const auto why = uret_tools::unwritable(*path)) {
+      fmt::print(stderr, "uret-sim: cannot write {}: {}\n", *path, *why);
+      std::exit(2);
     }
   }
   return o;
@@ -444,7 +504,7 @@ int cmd_speed(int argc, char** argv) {
   options o = parse(argc, argv, "speed", "--workload --strategy --events --cpus --seed ");
   if (!o.positional.empty())
     usage_error(fmt::format("speed takes no argument '{}'", o.positional[0]));
-  if (o.events == default_events) o.events = 2'000'000;
+  if (!o.events_given) o.events = default_speed_events;
   std::vector<const sim::workload_params*> wls;
   if (!o.workload || *o.workload == "all") {
     for (const sim::named_workload& w : sim::workloads()) wls.push_back(&w.params);
@@ -476,13 +536,17 @@ int cmd_speed(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
+  if (argc < 2) {  // the bare command: the usage, as a request for it
     usage(stderr);
     return 2;
   }
   const std::string_view cmd = argv[1];
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     usage(stdout);
+    return 0;
+  }
+  if (cmd == "--version") {
+    fmt::print("{}", uret_tools::version_line("uret-sim"));
     return 0;
   }
   if (cmd == "list") return cmd_list(argc, argv);
