@@ -44,7 +44,9 @@ void uret_count(uret::user_return_notifier& /*self*/, uret::cpu_id /*cpu*/) noex
   ++g_uret_fired;
 }
 
-int code(uret::result<void> r) { return static_cast<int>(r.error()); }
+// What a measured uret entry point returns: the library's own error byte (0: success), as the C
+// entry points return the C functions' own int, so that neither side pays for a conversion.
+uret::errc code(uret::result<void> r) { return r.error(); }
 
 /// The uret handle operations' arguments: what a hypervisor keeps from the vCPU's load on.
 struct handle_op {
@@ -57,43 +59,43 @@ struct handle_op {
 }  // namespace
 
 extern "C" {
-URET_REF_NOINLINE int measure_uret_set(const handle_op* op) {
+URET_REF_NOINLINE uret::errc measure_uret_set(const handle_op* op) {
   return code(g_table.set(op->cpu, op->slot, op->value, op->mask));
 }
-URET_REF_NOINLINE int measure_uret_update_cache(const handle_op* op) {
+URET_REF_NOINLINE uret::errc measure_uret_update_cache(const handle_op* op) {
   return code(g_table.update_cache(op->cpu, op->slot, op->value));
 }
-URET_REF_NOINLINE int measure_uret_may_clobber(const handle_op* op) {
+URET_REF_NOINLINE uret::errc measure_uret_may_clobber(const handle_op* op) {
   return code(g_table.may_clobber(op->cpu, op->slot, op->value));
 }
-URET_REF_NOINLINE int measure_uret_on_user_return(const handle_op* op) {
+URET_REF_NOINLINE uret::errc measure_uret_on_user_return(const handle_op* op) {
   return code(g_table.on_user_return(op->cpu));
 }
 URET_REF_NOINLINE int measure_uret_cpu_handle(const bench_op* op) {
   return g_table.cpu(uret::cpu_id{op->cpu}) ? 0 : 1;
 }
-URET_REF_NOINLINE int measure_checked_set(const bench_op* op) {
+URET_REF_NOINLINE uret::errc measure_checked_set(const bench_op* op) {
   return code(g_table.set(uret::cpu_id{op->cpu}, op->slot, op->value, op->mask));
 }
-URET_REF_NOINLINE int measure_checked_update_cache(const bench_op* op) {
+URET_REF_NOINLINE uret::errc measure_checked_update_cache(const bench_op* op) {
   return code(g_table.update_cache(uret::cpu_id{op->cpu}, op->slot, op->value));
 }
-URET_REF_NOINLINE int measure_checked_may_clobber(const bench_op* op) {
+URET_REF_NOINLINE uret::errc measure_checked_may_clobber(const bench_op* op) {
   return code(g_table.may_clobber(uret::cpu_id{op->cpu}, op->slot, op->value));
 }
-URET_REF_NOINLINE int measure_checked_on_user_return(const bench_op* op) {
+URET_REF_NOINLINE uret::errc measure_checked_on_user_return(const bench_op* op) {
   return code(g_table.on_user_return(uret::cpu_id{op->cpu}));
 }
-URET_REF_NOINLINE int measure_checked_fire(const bench_op* op) {
+URET_REF_NOINLINE uret::errc measure_checked_fire(const bench_op* op) {
   return code(g_chain.fire(uret::cpu_id{op->cpu}));
 }
-URET_REF_NOINLINE int measure_checked_cpu_online(const bench_op* op) {
+URET_REF_NOINLINE uret::errc measure_checked_cpu_online(const bench_op* op) {
   return code(g_table.cpu_online(uret::cpu_id{op->cpu}));
 }
-URET_REF_NOINLINE int measure_checked_drop(const bench_op* op) {
+URET_REF_NOINLINE uret::errc measure_checked_drop(const bench_op* op) {
   return code(g_table.drop(uret::cpu_id{op->cpu}));
 }
-URET_REF_NOINLINE int measure_uret_mock_write(const bench_op* op) {
+URET_REF_NOINLINE uret::errc measure_uret_mock_write(const bench_op* op) {
   return code(g_hw.write(uret::cpu_id{op->cpu}, g_msr_list[op->slot], op->value));
 }
 }
@@ -113,7 +115,7 @@ extern "C" void c_count(ref_urn* /*self*/, unsigned /*cpu*/) { ++g_c_fired; }
 using measured_fn = int (*)(const void*);
 template <auto F, class Arg>
 int call(const void* p) {
-  return F(static_cast<const Arg*>(p));
+  return static_cast<int>(F(static_cast<const Arg*>(p)));
 }
 template <auto F>
 constexpr measured_fn c_op = &call<F, bench_op>;

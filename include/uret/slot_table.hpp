@@ -107,7 +107,7 @@ class slot_table {
     cpu_id cpu_{};
   };
 
-  /// A slot of this table that add() handed out (from slot()).
+  /// A slot of this table that add() handed out (from slot()), with its bit precomputed.
   class slot_handle {
    public:
     [[nodiscard]] constexpr unsigned index() const noexcept { return index_; }
@@ -116,8 +116,11 @@ class slot_table {
     friend class slot_table;
     friend class result<slot_handle>;
     constexpr slot_handle() noexcept = default;
-    constexpr explicit slot_handle(unsigned i) noexcept : index_(i) {}
+    constexpr explicit slot_handle(unsigned i) noexcept
+        : index_(i), bit_(bit_of(i)), not_bit_(static_cast<mask_t>(~bit_of(i))) {}
     unsigned index_ = 0;
+    mask_t bit_ = 0;
+    mask_t not_bit_ = 0;
   };
 
   /// A table over `backend` for CPUs 0 .. cpus-1 (clamped to 1 .. MaxCpus), registering its
@@ -136,7 +139,7 @@ class slot_table {
   /// (call drop() on each CPU first if the hardware must get them back).
   ~slot_table() {
     for (auto& r : cpu_) {
-      if (r.node.registered()) static_cast<void>(chain_.unregister(r.node));
+      if (r.node.registered()) unregister(r);
     }
   }
 
@@ -196,20 +199,22 @@ class slot_table {
 
   /// Virtualization enabled on `cpu` (kvm_user_return_msr_cpu_online()): read every slot's MSR
   /// and take it as both `host` and `curr`. Refused while guest values await restore, since the
-  /// guest's value would become "host" for good. All reads happen before anything changes.
+  /// guest's value would become "host" for good. If a read fails the CPU stays as it was
+  /// (offline, or online with every slot still caching what the hardware holds).
   /// Errors: cpu_out_of_range (also for a CPU the chain does not serve), guest_value_loaded,
   /// the backend's read error.
   result<void> cpu_online(cpu_id cpu) noexcept {
     if (!valid(cpu) || cpu.value >= chain_.cpus()) return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
     if (r.node.registered()) return errc::guest_value_loaded;
-    std::uint64_t read_back[Slots];
+    // With nothing registered no slot is dirty: each pair holds what the hardware holds, and
+    // so does each pair read here, so a read that fails half-way leaves only true pairs.
     for (std::size_t i = 0; i < count_; ++i) {
       const result<std::uint64_t> v = backend_.read(cpu, msrs_[i]);
-      if (!v) return v.error();
-      read_back[i] = *v;
+      if (!v) [[unlikely]]
+        return v.error();
+      r.values[i] = {v.value_or(0), v.value_or(0)};
     }
-    for (std::size_t i = 0; i < count_; ++i) r.values[i] = {read_back[i], read_back[i]};
     r.dirty = 0;
     r.unknown = 0;
     r.nr_slots = static_cast<std::uint8_t>(count_);
@@ -232,13 +237,13 @@ class slot_table {
     per_cpu& r = cpu_[cpu.value];
     if (!captured(r, slot)) [[unlikely]]
       return slot_error(r, slot);
-    return set_in<true>(r, cpu, slot, value, mask);
+    return set_in<true>(r, cpu, slot, bit_of(slot), value, mask);
   }
   /// set() through handles. Errors: cpu_offline (the CPU was dropped since), the chain's
   /// registration error, the backend's write error, interrupted.
   result<void> set(cpu_handle cpu, slot_handle slot, std::uint64_t value,
                    std::uint64_t mask = ~std::uint64_t{0}) noexcept {
-    return set_in<false>(*cpu.r_, cpu.cpu_, slot.index_, value, mask);
+    return set_in<false>(*cpu.r_, cpu.cpu_, slot.index_, slot.bit_, value, mask);
   }
 
   /// "Set cached without write" (kvm_user_return_msr_update_cache(), v6.16): record that the
@@ -258,9 +263,12 @@ class slot_table {
   /// update_cache() through handles. Errors: cpu_offline, the chain's registration error.
   result<void> update_cache(cpu_handle cpu, slot_handle slot, std::uint64_t value) noexcept {
     per_cpu& r = *cpu.r_;
-    if (!r.online) [[unlikely]]
-      return errc::cpu_offline;
-    return cache(r, cpu.cpu_, slot.index_, value);
+    if (!r.ready) [[unlikely]]
+      return r.online ? cache(r, cpu.cpu_, slot.index_, value) : errc::cpu_offline;
+    r.values[slot.index_].curr = value;
+    r.dirty = static_cast<mask_t>(r.dirty | slot.bit_);
+    r.unknown = static_cast<mask_t>(r.unknown & slot.not_bit_);
+    return {};
   }
 
   /// Forget what the hardware holds in `slot`: the next set() writes unconditionally and the
@@ -383,6 +391,7 @@ class slot_table {
     }
     r.nr_slots = 0;
     r.online = false;
+    r.ready = false;
     r.dirty = 0;
     r.unknown = static_cast<mask_t>(~mask_t{0});  // stale handles miss the set() fast path
     return {};
@@ -408,6 +417,8 @@ class slot_table {
     mask_t unknown = static_cast<mask_t>(~mask_t{0});
     std::uint8_t nr_slots = 0;  // slots captured by cpu_online(); 0 while offline
     bool online = false;
+    bool ready = false;        // online, and the node registered (by this table)
+    std::uint8_t writing = 0;  // slot + 1 while set() writes it, or a restore's answer
     slot_stats stats{};
   };
 
@@ -446,42 +457,50 @@ class slot_table {
     return register_slow(r, cpu);
   }
   [[gnu::noinline]] result<void> register_slow(per_cpu& r, cpu_id cpu) noexcept {
-    return chain_.register_notifier(cpu, r.node);
+    const result<void> g = chain_.register_notifier(cpu, r.node);
+    r.ready = g.has_value() && r.online;
+    return g;
+  }
+  void unregister(per_cpu& r) noexcept {
+    r.ready = false;
+    static_cast<void>(chain_.unregister(r.node));
   }
 
   template <bool Count>
-  result<void> set_in(per_cpu& r, cpu_id cpu, unsigned slot, std::uint64_t value,
+  result<void> set_in(per_cpu& r, cpu_id cpu, unsigned slot, mask_t bit, std::uint64_t value,
                       std::uint64_t mask) noexcept {
     value_pair& v = r.values[slot];
     value = (value & mask) | (v.host & ~mask);
-    if (value == v.curr && (r.unknown & bit_of(slot)) == 0) [[likely]] {
+    if (value == v.curr && (r.unknown & bit) == 0) [[likely]] {
       if constexpr (Count) ++r.stats.skipped;
       return {};
     }
-    return write_and_cache<Count>(r, cpu, slot, value);
+    return write_and_cache<Count>(r, cpu, slot, bit, value);
   }
 
   // set()'s write path (the kernel's order: write, then cache, then register). A restore can
-  // run inside the write window (a virtualization disable from interrupt context); it clears
-  // `dirty`, and it wrote `host` over our value exactly when the slot needed restoring before.
+  // run inside the write window (a virtualization disable from interrupt context); the slot
+  // being written is announced in `writing`, and such a restore answers there whether it wrote
+  // `host` over our value (see restore()).
   template <bool Count>
-  result<void> write_and_cache(per_cpu& r, cpu_id cpu, unsigned slot,
-                               std::uint64_t value) noexcept {
-    if (!r.online) [[unlikely]]
+  [[gnu::noinline]] result<void> write_and_cache(per_cpu& r, cpu_id cpu, unsigned slot,
+                                                 mask_t bit, std::uint64_t value) noexcept {
+    if (!r.ready && !r.online) [[unlikely]]
       return errc::cpu_offline;  // a handle kept across drop()
-    const mask_t bit = bit_of(slot);
-    value_pair& v = r.values[slot];
-    const bool would_restore = (r.dirty & bit) != 0 && must_restore(r, slot);
+    const auto tag = static_cast<std::uint8_t>(slot + 1);
+    r.writing = tag;
     const result<void> w = backend_.write(cpu, msrs_[slot], value);
+    const std::uint8_t answer = r.writing;
+    r.writing = 0;
     if (!w) [[unlikely]]
       return w;
     if constexpr (Count) ++r.stats.writes;
-    if (would_restore && (r.dirty & bit) == 0) [[unlikely]]
+    if (answer != tag && answer == restored_over_us) [[unlikely]]
       return errc::interrupted;
-    v.curr = value;
+    r.values[slot].curr = value;
     r.unknown = static_cast<mask_t>(r.unknown & ~bit);
     r.dirty = static_cast<mask_t>(r.dirty | bit);
-    if (!r.node.registered()) [[unlikely]]
+    if (!r.ready) [[unlikely]]
       return register_after_write(r, cpu, slot);
     return {};
   }
@@ -490,7 +509,8 @@ class slot_table {
   // restore that will never run, and report the error.
   [[gnu::noinline]] result<void> register_after_write(per_cpu& r, cpu_id cpu,
                                                       unsigned slot) noexcept {
-    const result<void> g = chain_.register_notifier(cpu, r.node);
+    if (r.node.registered()) return {};  // online == false: a drop ran inside the write window
+    const result<void> g = register_slow(r, cpu);
     if (g) return g;
     value_pair& v = r.values[slot];
     const mask_t bit = bit_of(slot);
@@ -529,8 +549,14 @@ class slot_table {
     return {};
   }
 
+  // What a restore that runs inside set()'s write window leaves in `writing`.
+  static constexpr std::uint8_t restored_over_us = 0xfe;  // it wrote host after set()'s value
+  static constexpr std::uint8_t skipped_us = 0xff;        // it left set()'s slot alone
+
   result<void> restore(per_cpu& r, cpu_id cpu) noexcept {
-    if (r.node.registered()) static_cast<void>(chain_.unregister(r.node));
+    if (r.node.registered()) unregister(r);
+    if (r.writing != 0) [[unlikely]]
+      answer_writer(r);
     result<void> first_error;
     const mask_t todo_at_start = r.dirty;
     mask_t failed = 0;
@@ -557,6 +583,14 @@ class slot_table {
       if (const result<void> g = ensure_registered(r, cpu); !g && first_error) first_error = g;
     }
     return first_error;
+  }
+
+  // A restore inside set()'s write window: will it write the slot being written?
+  [[gnu::noinline]] static void answer_writer(per_cpu& r) noexcept {
+    if (r.writing > Slots) return;  // already answered (a nested restore)
+    const auto slot = static_cast<unsigned>(r.writing - 1);
+    const bool writes = (r.dirty & bit_of(slot)) != 0 && must_restore(r, slot);
+    r.writing = writes ? restored_over_us : skipped_us;
   }
 
   static void notifier_callback(node_type& n, cpu_id cpu) noexcept {
