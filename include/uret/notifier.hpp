@@ -16,7 +16,6 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 
 #include "uret/msr.hpp"
 
@@ -39,15 +38,19 @@ namespace uret {
 ///    does around kvm_set_user_return_msr()), and the policy runs the callback on that CPU;
 ///    the callback may unregister its node.
 template <class C>
-concept notifier_policy = requires(C& c, typename C::node_type& node, const typename C::node_type& cnode,
-                                   cpu_id cpu) {
+concept notifier_policy = requires(C& c, typename C::node_type& node,
+                                   const typename C::node_type& cnode, cpu_id cpu) {
   requires std::same_as<decltype(node.on_user_return),
                         void (*)(typename C::node_type&, cpu_id) noexcept>;
   requires std::same_as<decltype(node.context), void*>;
-  { cnode.registered() } noexcept -> std::same_as<bool>;
-  { c.cpus() } noexcept -> std::same_as<std::size_t>;
-  { c.register_notifier(cpu, node) } noexcept -> std::same_as<result<void>>;
-  { c.unregister(node) } noexcept -> std::same_as<result<void>>;
+  { cnode.registered() }
+  noexcept->std::same_as<bool>;
+  { c.cpus() }
+  noexcept->std::same_as<std::size_t>;
+  { c.register_notifier(cpu, node) }
+  noexcept->std::same_as<result<void>>;
+  { c.unregister(node) }
+  noexcept->std::same_as<result<void>>;
 };
 
 struct user_return_notifier;
@@ -58,6 +61,7 @@ namespace detail {
 struct alignas(64) notifier_head {
   user_return_notifier* first = nullptr;
   user_return_notifier* cursor = nullptr;  // next node a running fire() visits
+  const void* owner = nullptr;             // the chain, for CPUs it serves; else nullptr
   std::uint32_t cpu = 0;
   bool firing = false;
 };
@@ -76,9 +80,7 @@ struct user_return_notifier {
   /// True while the node is on some CPU's list.
   [[nodiscard]] bool registered() const noexcept { return pprev_ != nullptr; }
   /// The CPU whose list holds the node; meaningful only while registered().
-  [[nodiscard]] cpu_id cpu() const noexcept {
-    return cpu_id{head_ != nullptr ? head_->cpu : 0U};
-  }
+  [[nodiscard]] cpu_id cpu() const noexcept { return cpu_id{head_ != nullptr ? head_->cpu : 0U}; }
 
   user_return_notifier* next_ = nullptr;    // chain-owned link
   user_return_notifier** pprev_ = nullptr;  // chain-owned link (hlist style)
@@ -102,7 +104,10 @@ class notifier_chain {
   /// A chain for CPUs 0 .. cpus-1 (cpus is clamped to 1 .. MaxCpus).
   constexpr explicit notifier_chain(std::size_t cpus = MaxCpus) noexcept
       : cpus_(cpus == 0 ? 1 : (cpus > MaxCpus ? MaxCpus : cpus)) {
-    for (std::size_t c = 0; c < MaxCpus; ++c) heads_[c].cpu = static_cast<std::uint32_t>(c);
+    for (std::size_t c = 0; c < MaxCpus; ++c) {
+      heads_[c].cpu = static_cast<std::uint32_t>(c);
+      heads_[c].owner = c < cpus_ ? this : nullptr;
+    }
   }
   notifier_chain(const notifier_chain&) = delete;
   notifier_chain& operator=(const notifier_chain&) = delete;
@@ -177,8 +182,7 @@ class notifier_chain {
 
   /// True when `n` is registered on one of this chain's lists.
   [[nodiscard]] bool owns(const user_return_notifier& n) const noexcept {
-    const std::less<const detail::notifier_head*> before;
-    return n.registered() && !before(n.head_, heads_) && before(n.head_, heads_ + cpus_);
+    return n.registered() && n.head_->owner == this;
   }
 
  private:

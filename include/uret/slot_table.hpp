@@ -31,8 +31,8 @@
 
 #include <bit>
 #include <cstddef>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <type_traits>
 
 #include "uret/msr.hpp"
@@ -48,8 +48,9 @@ using slot_mask_t =
                        std::conditional_t<(Slots <= 32), std::uint32_t, std::uint64_t>>;
 }  // namespace detail
 
-/// Per-CPU counters of a slot table, kept by the checked operations, the restore and add().
-/// The handle operations keep none (they cost nothing when not wanted).
+/// Per-CPU counters of a slot table, kept by the checked operations, the restore and add()
+/// while counting is on (the default; slot_table::set_counting()). The handle operations keep
+/// none: counters cost nothing when not wanted.
 struct slot_stats {
   std::uint64_t writes = 0;   ///< backend writes that succeeded (probe, checked set, restore)
   std::uint64_t skipped = 0;  ///< checked set() calls that needed no write (value cached)
@@ -357,6 +358,10 @@ class slot_table {
   [[nodiscard]] std::uint64_t unknown_slots(cpu_id cpu) const noexcept {
     return online(cpu) ? cpu_[cpu.value].unknown : 0;
   }
+  /// Keep the counters (the default) or not: a load and a branch per restore and per checked
+  /// set() when off; when on, a population count per restore and an increment per checked
+  /// set(). Set-up only.
+  void set_counting(bool on) noexcept { counting_ = on; }
   /// The counters of `cpu` (zero out of range).
   [[nodiscard]] slot_stats stats(cpu_id cpu) const noexcept {
     return valid(cpu) ? cpu_[cpu.value].stats : slot_stats{};
@@ -472,7 +477,9 @@ class slot_table {
     value_pair& v = r.values[slot];
     value = (value & mask) | (v.host & ~mask);
     if (value == v.curr && (r.unknown & bit) == 0) [[likely]] {
-      if constexpr (Count) ++r.stats.skipped;
+      if constexpr (Count) {
+        if (counting_) ++r.stats.skipped;
+      }
       return {};
     }
     return write_and_cache<Count>(r, cpu, slot, bit, value);
@@ -483,8 +490,8 @@ class slot_table {
   // being written is announced in `writing`, and such a restore answers there whether it wrote
   // `host` over our value (see restore()).
   template <bool Count>
-  [[gnu::noinline]] result<void> write_and_cache(per_cpu& r, cpu_id cpu, unsigned slot,
-                                                 mask_t bit, std::uint64_t value) noexcept {
+  [[gnu::noinline]] result<void> write_and_cache(per_cpu& r, cpu_id cpu, unsigned slot, mask_t bit,
+                                                 std::uint64_t value) noexcept {
     if (!r.ready && !r.online) [[unlikely]]
       return errc::cpu_offline;  // a handle kept across drop()
     const auto tag = static_cast<std::uint8_t>(slot + 1);
@@ -494,7 +501,9 @@ class slot_table {
     r.writing = 0;
     if (!w) [[unlikely]]
       return w;
-    if constexpr (Count) ++r.stats.writes;
+    if constexpr (Count) {
+      if (counting_) ++r.stats.writes;
+    }
     if (answer != tag && answer == restored_over_us) [[unlikely]]
       return errc::interrupted;
     r.values[slot].curr = value;
@@ -558,27 +567,33 @@ class slot_table {
     if (r.writing != 0) [[unlikely]]
       answer_writer(r);
     result<void> first_error;
-    const mask_t todo_at_start = r.dirty;
-    mask_t failed = 0;
-    std::uint64_t writes = 0;
-    for (mask_t todo = todo_at_start; todo != 0; todo = static_cast<mask_t>(todo & (todo - 1))) {
+    // The walk works on a 32- or 64-bit copy of the mask, so that no step narrows it.
+    using walk_t = std::conditional_t<(Slots <= 32), std::uint32_t, std::uint64_t>;
+    const walk_t todo_at_start = r.dirty;
+    walk_t failed = 0;
+    walk_t skipped = 0;
+    for (walk_t todo = todo_at_start; todo != 0; todo &= todo - 1) {
       const auto slot = static_cast<unsigned>(std::countr_zero(todo));
       value_pair& v = r.values[slot];
-      if (v.host == v.curr && (r.unknown & bit_of(slot)) == 0) continue;
+      if (v.host == v.curr && (r.unknown & bit_of(slot)) == 0) {
+        skipped |= walk_t{1} << slot;
+        continue;
+      }
       const result<void> w = backend_.write(cpu, msrs_[slot], v.host);
       if (!w) [[unlikely]] {
         if (first_error) first_error = w;
-        failed = static_cast<mask_t>(failed | bit_of(slot));
+        failed |= walk_t{1} << slot;
         continue;
       }
       v.curr = v.host;
-      ++writes;
     }
     // Only a nested drop() can run inside the loop (from a write), and it finds nothing
     // registered, so the masks can be settled once, after the walk.
-    r.stats.writes += writes;
-    r.unknown = static_cast<mask_t>(r.unknown & ~(todo_at_start & ~failed));
-    r.dirty = static_cast<mask_t>(r.dirty & ~(todo_at_start & ~failed));
+    if (counting_)
+      r.stats.writes += static_cast<unsigned>(std::popcount(todo_at_start & ~(failed | skipped)));
+    const auto settled = static_cast<mask_t>(todo_at_start & ~failed);
+    r.unknown = static_cast<mask_t>(r.unknown & ~settled);
+    r.dirty = static_cast<mask_t>(r.dirty & ~settled);
     if (r.dirty != 0) [[unlikely]] {
       if (const result<void> g = ensure_registered(r, cpu); !g && first_error) first_error = g;
     }
@@ -605,6 +620,7 @@ class slot_table {
   chain_type& chain_;
   std::size_t cpus_;
   std::size_t count_ = 0;
+  bool counting_ = true;
   msr_index msrs_[Slots]{};
 };
 
