@@ -69,9 +69,8 @@ for opt in $opts; do
   cflags=("$opt" -g -std=c11 -Wall -Wextra)
   cxxflags=("$opt" -g -std=c++20 -Wall -Wextra -I"$root/include" -I"$here")
   "$cc" "${cflags[@]}" -c "$here/user_return.c" -o "$dir/user_return.o"
-  "$cc" "${cflags[@]}" -c "$here/regfile.c" -o "$dir/regfile.o"
   "$cxx" "${cxxflags[@]}" -c "$here/driver.cpp" -o "$dir/driver.o"
-  "$cxx" "$dir/driver.o" "$dir/user_return.o" "$dir/regfile.o" -o "$dir/uret-ref-driver"
+  "$cxx" "$dir/driver.o" "$dir/user_return.o" -o "$dir/uret-ref-driver"
   drv=$dir/uret-ref-driver
   "$drv" verify 100000 1
 

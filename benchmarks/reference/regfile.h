@@ -7,6 +7,7 @@
  * Per CPU, a value for each declared MSR; an undeclared MSR, a reserved bit, or a fault armed
  * with regfile_fail_next_write() faults a write (changing nothing). Successful writes are
  * counted, and appended to a log when one is attached (the verify mode; never when measuring).
+ * Nothing here calls a function.
  */
 #ifndef URET_REF_REGFILE_H
 #define URET_REF_REGFILE_H
@@ -29,8 +30,9 @@ struct regfile_record {
 };
 
 struct regfile_log {
-  struct regfile_record* records;
+  struct regfile_record* records; /* capacity entries, allocated by the user of the log */
   size_t len, capacity;
+  bool overflow;
 };
 
 struct regfile_cpu {
@@ -93,7 +95,20 @@ static inline int regfile_read(const struct regfile* f, unsigned cpu, uint32_t m
   return 0;
 }
 
-void regfile_append(struct regfile_log* log, unsigned cpu, uint32_t msr, uint64_t value);
+/* Append to the log inline, with no call: a call would shape the register allocation of the
+ * code that writes, on both sides, more than the writing itself. A full log records the
+ * overflow, which the verify mode reports. */
+static inline void regfile_append(struct regfile_log* log, unsigned cpu, uint32_t msr,
+                                  uint64_t value) {
+  if (log->len == log->capacity) {
+    log->overflow = true;
+    return;
+  }
+  struct regfile_record* r = &log->records[log->len++];
+  r->cpu = cpu;
+  r->msr = msr;
+  r->value = value;
+}
 
 /* WRMSR: 0, or an error with nothing changed. */
 static inline int regfile_write(struct regfile* f, unsigned cpu, uint32_t msr, uint64_t value) {

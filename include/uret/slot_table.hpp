@@ -422,8 +422,9 @@ class slot_table {
     mask_t unknown = static_cast<mask_t>(~mask_t{0});
     std::uint8_t nr_slots = 0;  // slots captured by cpu_online(); 0 while offline
     bool online = false;
-    bool ready = false;        // online, and the node registered (by this table)
-    std::uint8_t writing = 0;  // slot + 1 while set() writes it, or a restore's answer
+    bool ready = false;  // online, and the node registered (by this table)
+    mask_t writing = 0;  // the bit of the slot set() is writing; a restore clears it if it
+                         // writes that slot
     slot_stats stats{};
   };
 
@@ -487,24 +488,23 @@ class slot_table {
 
   // set()'s write path (the kernel's order: write, then cache, then register). A restore can
   // run inside the write window (a virtualization disable from interrupt context); the slot
-  // being written is announced in `writing`, and such a restore answers there whether it wrote
-  // `host` over our value (see restore()).
+  // being written is announced in `writing`, and such a restore clears it if it wrote `host`
+  // over our value (see answer_writer()).
   template <bool Count>
   [[gnu::noinline]] result<void> write_and_cache(per_cpu& r, cpu_id cpu, unsigned slot, mask_t bit,
                                                  std::uint64_t value) noexcept {
     if (!r.ready && !r.online) [[unlikely]]
       return errc::cpu_offline;  // a handle kept across drop()
-    const auto tag = static_cast<std::uint8_t>(slot + 1);
-    r.writing = tag;
+    r.writing = bit;
     const result<void> w = backend_.write(cpu, msrs_[slot], value);
-    const std::uint8_t answer = r.writing;
+    const mask_t answer = r.writing;
     r.writing = 0;
     if (!w) [[unlikely]]
       return w;
     if constexpr (Count) {
       if (counting_) ++r.stats.writes;
     }
-    if (answer != tag && answer == restored_over_us) [[unlikely]]
+    if (answer == 0) [[unlikely]]
       return errc::interrupted;
     r.values[slot].curr = value;
     r.unknown = static_cast<mask_t>(r.unknown & ~bit);
@@ -558,10 +558,6 @@ class slot_table {
     return {};
   }
 
-  // What a restore that runs inside set()'s write window leaves in `writing`.
-  static constexpr std::uint8_t restored_over_us = 0xfe;  // it wrote host after set()'s value
-  static constexpr std::uint8_t skipped_us = 0xff;        // it left set()'s slot alone
-
   result<void> restore(per_cpu& r, cpu_id cpu) noexcept {
     if (r.node.registered()) unregister(r);
     if (r.writing != 0) [[unlikely]]
@@ -572,14 +568,16 @@ class slot_table {
     const walk_t todo_at_start = r.dirty;
     walk_t failed = 0;
     walk_t skipped = 0;
+    Backend& backend = backend_;  // locals: the writes cannot change them
+    const walk_t unknown = r.unknown;
     for (walk_t todo = todo_at_start; todo != 0; todo &= todo - 1) {
       const auto slot = static_cast<unsigned>(std::countr_zero(todo));
       value_pair& v = r.values[slot];
-      if (v.host == v.curr && (r.unknown & bit_of(slot)) == 0) {
+      if (v.host == v.curr && (unknown & (walk_t{1} << slot)) == 0) {
         skipped |= walk_t{1} << slot;
         continue;
       }
-      const result<void> w = backend_.write(cpu, msrs_[slot], v.host);
+      const result<void> w = backend.write(cpu, msrs_[slot], v.host);
       if (!w) [[unlikely]] {
         if (first_error) first_error = w;
         failed |= walk_t{1} << slot;
@@ -600,12 +598,11 @@ class slot_table {
     return first_error;
   }
 
-  // A restore inside set()'s write window: will it write the slot being written?
+  // A restore inside set()'s write window: if it is about to write the slot being written,
+  // it clears `writing` to tell set() that `host` went in after set()'s value.
   [[gnu::noinline]] static void answer_writer(per_cpu& r) noexcept {
-    if (r.writing > Slots) return;  // already answered (a nested restore)
-    const auto slot = static_cast<unsigned>(r.writing - 1);
-    const bool writes = (r.dirty & bit_of(slot)) != 0 && must_restore(r, slot);
-    r.writing = writes ? restored_over_us : skipped_us;
+    const auto slot = static_cast<unsigned>(std::countr_zero(r.writing));
+    if ((r.dirty & r.writing) != 0 && must_restore(r, slot)) r.writing = 0;
   }
 
   static void notifier_callback(node_type& n, cpu_id cpu) noexcept {
