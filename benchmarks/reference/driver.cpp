@@ -146,9 +146,7 @@ void uret_set_up_set(unsigned cpu, unsigned slot, std::uint64_t v) {
 void uret_set_up_restore(unsigned cpu) {
   static_cast<void>(g_table.on_user_return(uret::cpu_id{cpu}));
 }
-void uret_set_up_online(unsigned cpu) {
-  static_cast<void>(g_table.cpu_online(uret::cpu_id{cpu}));
-}
+void uret_set_up_online(unsigned cpu) { static_cast<void>(g_table.cpu_online(uret::cpu_id{cpu})); }
 void uret_set_up_counters(unsigned cpu) {
   for (auto& n : g_uret_nodes) {
     n.on_user_return = uret_count;
@@ -172,7 +170,8 @@ const impl c_impl = {
     },
     c_op<measure_c_set>,
     c_op<measure_c_update_cache>,
-    c_op<measure_c_update_cache>,  // the closest C operation to may_clobber (see docs/benchmarks.md)
+    c_op<measure_c_update_cache>,  // the closest C operation to may_clobber (see
+                                   // docs/benchmarks.md)
     c_op<measure_c_on_user_return>,
     c_op<measure_c_fire>,
     c_op<measure_c_cpu_online>,
@@ -233,8 +232,8 @@ void set_four_guest(const impl& x) {
 }
 
 const operation operations[] = {
-    {"mock_write", "the stand-in's WRMSR alone (slot 0..3), no table: same code both sides", &impl::m_mock_write, nullptr,
-     nullptr,
+    {"mock_write", "the stand-in's WRMSR alone (slot 0..3), no table: same code both sides",
+     &impl::m_mock_write, nullptr, nullptr,
      [](unsigned i) {
        return bench_op{0, i % 4, guest_value(i % 4), k_all};
      }},
@@ -501,6 +500,7 @@ int main(int argc, char** argv) {
     const std::uint64_t seed = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1;
     return verify(n, seed);
   }
-  std::fputs("usage: uret-ref-driver list | run c|uret|checked OP [N] | verify [N] [SEED]\n", stderr);
+  std::fputs("usage: uret-ref-driver list | run c|uret|checked OP [N] | verify [N] [SEED]\n",
+             stderr);
   return 2;
 }

@@ -69,7 +69,7 @@ struct ref_user_return_msrs {
   } values[REF_MAX_NR_USER_RETURN_MSRS];
 } __attribute__((aligned(64)));
 
-static struct regfile* ref_hw;                                    /* stands in for RDMSR/WRMSR */
+static struct regfile* ref_hw;                                   /* stands in for RDMSR/WRMSR */
 static uint32_t ref_uret_msrs_list[REF_MAX_NR_USER_RETURN_MSRS]; /* kvm_uret_msrs_list */
 static unsigned ref_nr_uret_msrs;                                /* kvm_nr_uret_msrs */
 static struct ref_user_return_msrs ref_user_return_msrs[REF_NR_CPUS]; /* per-CPU data */

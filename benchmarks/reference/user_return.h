@@ -4,7 +4,8 @@
  * Same data layout as the kernel: a global list of up to 16 MSR indices; per CPU a record with
  * the notifier node, a `registered` flag and a {host, curr} pair per slot; per CPU a list head
  * of notifiers. The kernel finds "this CPU" through per-CPU addressing; here, as in uret, the CPU
- * is an argument. The MSR accesses go to the register file of regfile.h, the stand-in uret runs on too.
+ * is an argument. The MSR accesses go to the register file of regfile.h, the stand-in uret runs on
+ * too.
  */
 #ifndef URET_REF_USER_RETURN_H
 #define URET_REF_USER_RETURN_H

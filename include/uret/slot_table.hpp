@@ -421,10 +421,10 @@ class slot_table {
     mask_t dirty = 0;
     mask_t unknown = static_cast<mask_t>(~mask_t{0});
     std::uint8_t nr_slots = 0;  // slots captured by cpu_online(); 0 while offline
-    bool online = false;
-    bool ready = false;  // online, and the node registered (by this table)
-    mask_t writing = 0;  // the bit of the slot set() is writing; a restore clears it if it
-                         // writes that slot
+    bool online : 1 = false;
+    bool ready : 1 = false;  // online, and the node registered (by this table)
+    mask_t writing = 0;      // the bit of the slot set() is writing; a restore clears it if it
+                             // writes that slot
     slot_stats stats{};
   };
 
