@@ -265,7 +265,7 @@ class slot_table {
   result<void> update_cache(cpu_handle cpu, slot_handle slot, std::uint64_t value) noexcept {
     per_cpu& r = *cpu.r_;
     if (!r.ready) [[unlikely]]
-      return r.online ? cache(r, cpu.cpu_, slot.index_, value) : errc::cpu_offline;
+      return cache_unready(r, cpu.cpu_, slot.index_, value);
     r.values[slot.index_].curr = value;
     r.dirty = static_cast<mask_t>(r.dirty | slot.bit_);
     r.unknown = static_cast<mask_t>(r.unknown & slot.not_bit_);
@@ -530,6 +530,12 @@ class slot_table {
       r.dirty = static_cast<mask_t>(r.dirty & ~bit);
     }
     return g;
+  }
+
+  [[gnu::noinline]] result<void> cache_unready(per_cpu& r, cpu_id cpu, unsigned slot,
+                                               std::uint64_t value) noexcept {
+    if (!r.online) return errc::cpu_offline;  // a handle kept across drop()
+    return cache(r, cpu, slot, value);
   }
 
   result<void> cache(per_cpu& r, cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
