@@ -42,6 +42,16 @@
 namespace uret {
 
 namespace detail {
+// Set bits of `v`, without __builtin_popcount's library call (no POPCNT in the baseline ISA; a
+// kernel module or a freestanding kernel does not link libgcc).
+constexpr unsigned count_bits(std::uint64_t v) noexcept {
+  v = v - ((v >> 1) & 0x5555555555555555U);
+  v = (v & 0x3333333333333333U) + ((v >> 2) & 0x3333333333333333U);
+  v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0fU;
+  return static_cast<unsigned>((v * 0x0101010101010101U) >> 56);
+}
+static_assert(count_bits(0) == 0 && count_bits(0xf0f0) == 8 && count_bits(~std::uint64_t{0}) == 64);
+
 template <std::size_t Slots>
 using slot_mask_t =
     std::conditional_t<(Slots <= 16), std::uint16_t,
@@ -593,8 +603,7 @@ class slot_table {
     }
     // Only a nested drop() can run inside the loop (from a write), and it finds nothing
     // registered, so the masks can be settled once, after the walk.
-    if (counting_)
-      r.stats.writes += static_cast<unsigned>(std::popcount(todo_at_start & ~(failed | skipped)));
+    if (counting_) r.stats.writes += detail::count_bits(todo_at_start & ~(failed | skipped));
     const auto settled = static_cast<mask_t>(todo_at_start & ~failed);
     r.unknown = static_cast<mask_t>(r.unknown & ~settled);
     r.dirty = static_cast<mask_t>(r.dirty & ~settled);
