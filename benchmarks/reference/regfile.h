@@ -47,14 +47,14 @@ struct regfile {
   struct regfile_cpu cpus[REGFILE_MAX_CPUS];
   uint32_t msrs[REGFILE_MAX_MSRS];
   uint64_t reserved[REGFILE_MAX_MSRS];
-  int8_t index[REGFILE_HASH]; /* hash of the MSR -> register, open addressing; -1 empty */
-  unsigned nr_msrs;
+  int index[REGFILE_HASH]; /* hash of the MSR -> register, open addressing; -1 empty */
+  int nr_msrs;
   unsigned nr_cpus;
   struct regfile_log* log; /* NULL unless verifying */
 };
 
 static inline unsigned regfile_hash(uint32_t msr) {
-  return (unsigned)((msr * 0x9E3779B1U) >> 26); /* Fibonacci hashing to 6 bits */
+  return (msr * 0x9E3779B1U) >> 26; /* Fibonacci hashing to 6 bits */
 }
 
 /* The register of msr, or -1 when it was never declared. */
@@ -77,8 +77,8 @@ static inline int regfile_declare(struct regfile* f, uint32_t msr, uint64_t valu
   if (f->nr_msrs == REGFILE_MAX_MSRS || regfile_find(f, msr) >= 0) return -1;
   unsigned h = regfile_hash(msr);
   while (f->index[h] >= 0) h = (h + 1) % REGFILE_HASH;
-  const unsigned i = f->nr_msrs++;
-  f->index[h] = (int8_t)i;
+  const int i = f->nr_msrs++;
+  f->index[h] = i;
   f->msrs[i] = msr;
   f->reserved[i] = reserved;
   for (unsigned c = 0; c < REGFILE_MAX_CPUS; ++c) f->cpus[c].regs[i] = value;
