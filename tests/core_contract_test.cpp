@@ -1,4 +1,4 @@
-// Tests of the agreements between the core's objects (issue: a contract no caller can break):
+// Tests of the agreements between the core's objects, so that no caller can break the contract:
 // a table wider than its chain, failed registrations, nodes and their chain, handles, the
 // restore-fault deviation from the kernel, counters, and the notifier policy concept.
 #include <uret/backends/mock_msr.hpp>
