@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // benchmarks/micro_bench.cpp - wall-clock micro-benchmarks of the slot table's hot paths
 // (checked operations), each beside the same operation in the plain-C reference of the
 // kernel's functions (benchmarks/reference/), both over the register file of regfile.h.

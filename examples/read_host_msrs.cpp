@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Print the user-return MSRs of every CPU of this machine through the Linux msr driver,
 // read-only. Needs root and the msr driver (`modprobe msr`); without them it prints one line
 // saying what to do and exits non-zero.

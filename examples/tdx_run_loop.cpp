@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A hypervisor-style run loop for a TD vCPU, on uret's slot table over the mock backend, that
 // tells the table what the TDX module may have done with slot_table::may_clobber() after every
 // TD exit. Every WRMSR is printed as it happens.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A mock CPU walked through KVM's lazy scheme: the guest values go in with set() before the
 // first entry, a thousand exits handled in the kernel cost nothing, and the host values come
 // back once, when the CPU returns to user mode. Every WRMSR is printed as it happens.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The main job: installs missing build dependencies (as root), builds in Release and runs the
 # strategy benchmark, which prints the WRMSR table per workload. Arguments go to uret-bench.
 set -eu

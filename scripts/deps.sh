@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Make sure the Debian packages a task needs are installed.
 #   scripts/deps.sh GROUP...      groups: build bench guest clang
 # As root, missing packages are installed with apt-get. Otherwise the exact command to run is

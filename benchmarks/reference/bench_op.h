@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* benchmarks/reference/bench_op.h - one operation of the driver's sequence, shared by the C
  * reference and the uret side so that both receive the same arguments from memory. */
 #ifndef URET_REF_BENCH_OP_H

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # benchmarks/reference/callgrind.sh - instructions per operation of uret against the plain-C
 # reference of the kernel's user-return MSR functions, counted by callgrind, and the goals
 # they must meet.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // benchmarks/reference/driver.cpp - runs the same operation sequence through the C reference
 // (user_return.c) and through uret::slot_table, both over the register file of regfile.h.
 // The uret side comes twice: `uret` uses the handle operations (cpu_handle, slot_handle, checks

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // benchmarks/reference/harness.hpp - the state shared by the callgrind driver and the
 // micro-benchmarks: the same 16 MSRs, host and guest values and CPUs, each side on its own
 // instance of the same register file (regfile.h): the C reference through its functions,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* benchmarks/reference/regfile.h - the hardware stand-in both sides of the comparison run on:
  * an in-memory register file behind static inline functions, compiled into the C reference
  * (user_return.c, as C) and into uret's backend (harness.hpp, as C++) from this one source,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* benchmarks/reference/user_return.c - the kernel's user-return MSR code as plain C, written
  * from its behaviour (see user_return.h). Each function names the kernel function it models.
  * Where the kernel does something that has no meaning in a user-space model (interrupt

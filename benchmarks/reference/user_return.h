@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* benchmarks/reference/user_return.h - KVM's user-return MSR functions and the user-return
  * notifier chain, re-expressed in plain C as the baseline for uret's instruction counts.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/format.hpp - {fmt} formatters for the library's vocabulary, and a per-CPU table dump.
 // The only header of the library that includes fmt (link uret::format).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/msr.hpp - the vocabulary: MSR indices, CPU numbers, the well-known user-return MSRs,
 // the library's error codes and the `result` type every fallible operation returns.
 //
@@ -47,28 +48,23 @@ inline constexpr msr_index tsc_aux{0xC0000103};         ///< IA32_TSC_AUX: RDTSC
 inline constexpr msr_index tsx_ctrl{0x122};             ///< IA32_TSX_CTRL
 }  // namespace msrs
 
-/// A user-return MSR the library knows by name, with what the TDX module leaves in it.
+/// A user-return MSR the library knows by name. (What the TDX module leaves in each is the
+/// simulator's business: uret/sim/trace.hpp, tdx_reset_msrs.)
 struct well_known_msr {
   msr_index index;
   std::string_view name;
-  /// True when the TDX module resets this MSR on every real TD exit.
-  bool tdx_clobbers;
-  /// The value the TDX module leaves after a real TD exit (its architectural INIT value);
-  /// meaningful only when `tdx_clobbers`.
-  std::uint64_t tdx_post_exit;
 };
 
-/// The well-known user-return MSRs, in KVM's VMX list order. The TDX post-exit values follow
-/// the TDX module's exit path (SYSCALL_MASK = 0x20200, the other clobbered MSRs = 0).
+/// The well-known user-return MSRs, in KVM's VMX list order.
 inline constexpr well_known_msr well_known_msrs[] = {
-    {msrs::efer, "EFER", false, 0},
-    {msrs::star, "STAR", true, 0},
-    {msrs::lstar, "LSTAR", true, 0},
-    {msrs::cstar, "CSTAR", false, 0},
-    {msrs::syscall_mask, "SYSCALL_MASK", true, 0x20200},
-    {msrs::kernel_gs_base, "KERNEL_GS_BASE", true, 0},
-    {msrs::tsc_aux, "TSC_AUX", true, 0},
-    {msrs::tsx_ctrl, "IA32_TSX_CTRL", false, 0},
+    {msrs::efer, "EFER"},
+    {msrs::star, "STAR"},
+    {msrs::lstar, "LSTAR"},
+    {msrs::cstar, "CSTAR"},
+    {msrs::syscall_mask, "SYSCALL_MASK"},
+    {msrs::kernel_gs_base, "KERNEL_GS_BASE"},
+    {msrs::tsc_aux, "TSC_AUX"},
+    {msrs::tsx_ctrl, "IA32_TSX_CTRL"},
 };
 
 /// The entry for `msr`, or nullptr when the library does not know it by name.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/msr_backend.hpp - the policy through which the slot table touches hardware.
 //
 // A backend performs RDMSR/WRMSR on a named CPU. The contract:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/notifier.hpp - the per-CPU user-return notifier chain (kernel/user-return-notifier.c).
 //
 // Each CPU has a list of notifiers. Registering one means "call me before this CPU next returns

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/slot_table.hpp - KVM's lazy user-return MSR cache (arch/x86/kvm/x86.c, since late 2025
 // arch/x86/kvm/msrs.c: struct kvm_user_return_msrs and the functions around it).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/uret.hpp - the core of the library: vocabulary, backend concept, notifier chain, slot
 // table and the mock backend. Needs only the standard library (no fmt); compiles with
 // -fno-exceptions -fno-rtti, and freestanding (without the mock). The fmt formatters are in

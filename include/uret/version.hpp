@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/version.hpp - the library's version, as macros and as constants.
 #pragma once
 

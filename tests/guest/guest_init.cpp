@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/guest/guest_init.cpp - the /init (PID 1) of the guest test: runs inside a QEMU guest on
 // a stock Linux kernel, loads the msr driver and proves dev_cpu_msr against it.
 //

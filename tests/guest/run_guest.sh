@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run_guest.sh - the `guest` CTest: boot a stock Debian kernel under QEMU's software emulation
 # with a one-program initramfs whose /init is guest_init.cpp, and judge the run.
 #

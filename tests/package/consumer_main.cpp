@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A program outside the project that uses the library as a consumer would.
 #include <uret/uret.hpp>
 #ifdef URET_CONSUMER_FORMAT

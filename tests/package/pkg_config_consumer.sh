@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Compile and run the consumer against an installed prefix, with flags from pkg-config only.
 # usage: pkg_config_consumer.sh PREFIX SOURCE OUT CXX
 set -eu

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/ring0/native_msr_test.cpp - the pieces of uret/backends/native_msr.hpp that run
 // without ring 0: the exception-table entries and their look-up, the CPU checks, and the fault
 // recovery itself. In user mode every RDMSR/WRMSR raises #GP, which Linux delivers as SIGSEGV;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run_ring0.sh - boot the ring-0 test kernel under QEMU (TCG) and turn what happens into an exit
 # status CTest understands.
 #

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/ring0/uret_symbols.cpp - every member of the core's templates over native_msr,
 // instantiated in one object compiled with the kernel's flags but not linked into it: its
 // undefined symbols are exactly what the uret headers need from a freestanding environment.

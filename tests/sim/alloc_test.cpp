@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The simulator allocates nothing per event: the generator and the simulator run with the
 // checker and the oracle while every operator new is counted.
 #include <uret/sim/simulator.hpp>

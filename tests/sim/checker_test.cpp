@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/sim/checker.hpp: counting, reports, and the checks on a user's own table.
 #include <uret/sim/checker.hpp>
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cmake -DCMD=<program> -DARGS=<a|b|c> -DSTATUS=<exit status> [-DREGEX=<regex>] -P expect.cmake
 # Runs the program and fails unless it exits with STATUS and its output matches REGEX.
 string(REPLACE "|" ";" args "${ARGS}")

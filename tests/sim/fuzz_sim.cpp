@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer target: bytes -> a machine and an event sequence -> every strategy with the checker.
 // A strategy expected correct that violates an invariant on a vCPU kind it handles, a strategy
 // that beats the oracle, or a replay round trip that changes the trace, traps.

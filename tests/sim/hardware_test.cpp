@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/sim/hardware.hpp: the TDX module, SEV-ES #VMEXIT and CPU bring-up models.
 #include <uret/sim/hardware.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/sim/oracle.hpp: the fewest WRMSRs with perfect knowledge.
 #include <uret/sim/oracle.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/sim/replay.hpp: the `uret-replay 1` format, both ways, and its errors.
 #include <uret/sim/replay.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The historical failure sequences (docs/design.md, "Failure classes"; tests/sim/scenarios/),
 // caught under the faulty strategy or impossible under this library's.
 #include <uret/sim/replay.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/sim/sched.hpp: which events are possible, and what they change.
 #include <uret/sim/sched.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/sim/shrink.hpp.
 #include <uret/sim/shrink.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/sim/simulator.hpp: what each strategy writes, the counters, the write log,
 // injected faults, virtualization disable and enable, and the legacy bug switch.
 #include <uret/sim/simulator.hpp>

@@ -1,7 +1,11 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/sim/trace.hpp: the simulated slots, masks, TDX post-exit values, defaults.
 #include <uret/sim/trace.hpp>
 
 #include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <optional>
 
 namespace sim = uret::sim;
 
@@ -12,7 +16,7 @@ TEST_CASE("slots follow KVM's VMX order and map back to their MSRs", "[sim/trace
   REQUIRE_FALSE(sim::slot_of(uret::msrs::kernel_gs_base).has_value());
 }
 
-TEST_CASE("the TDX module's MSRs and post-exit values come from the core's table", "[sim/trace]") {
+TEST_CASE("the TDX module's MSRs and post-exit values come from tdx_reset_msrs", "[sim/trace]") {
   using namespace sim::slots;
   REQUIRE(sim::tdx_clobbered ==
           ((1U << syscall_mask) | (1U << lstar) | (1U << tsc_aux) | (1U << star)));
@@ -20,6 +24,23 @@ TEST_CASE("the TDX module's MSRs and post-exit values come from the core's table
   REQUIRE(sim::tdx_post_exit(lstar) == 0);
   REQUIRE(sim::tdx_post_exit(efer) == 0);
   REQUIRE(sim::tdx_post_exit(99) == 0);
+}
+
+TEST_CASE("TDX post-exit values: SYSCALL_MASK 0x20200, the other reset MSRs 0", "[sim/trace]") {
+  const auto post_exit = [](uret::msr_index m) -> std::optional<std::uint64_t> {
+    for (const auto& r : sim::tdx_reset_msrs) {
+      if (r.index == m) return r.post_exit;
+    }
+    return std::nullopt;
+  };
+  CHECK(post_exit(uret::msrs::syscall_mask) == std::optional<std::uint64_t>{0x20200U});
+  for (auto m :
+       {uret::msrs::star, uret::msrs::lstar, uret::msrs::tsc_aux, uret::msrs::kernel_gs_base}) {
+    CHECK(post_exit(m) == std::optional<std::uint64_t>{0U});
+  }
+  for (auto m : {uret::msrs::efer, uret::msrs::tsx_ctrl, uret::msrs::cstar}) {
+    CHECK_FALSE(post_exit(m).has_value());
+  }
 }
 
 TEST_CASE("host values are Linux's, and CPU 0's TSC_AUX equals the post-exit value",

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of uret/sim/workload.hpp: the named workloads, reproducibility, validity.
 #include <uret/sim/workload.hpp>
 

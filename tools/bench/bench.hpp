@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tools/bench/bench.hpp - run every strategy of the simulator over one trace and turn the
 // results into table rows. The trace may come from a workload generator or from anywhere else
 // (an imported kernel trace): run_all_strategies() only sees a uret::sim::trace.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tools/bench/check_claims.cmake - assert the benchmark's done-when claims on uret-bench's JSON.
 #
 #   cmake -DBENCH=path/to/uret-bench [-DOUT=rows.json] [-DARGS="--events;N"] -P check_claims.cmake

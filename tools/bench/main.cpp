@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret-bench - how many WRMSRs each user-return MSR restoration strategy costs, how far each is
 // from the fewest possible (the oracle), and which ones are wrong, on reproducible workloads.
 //
@@ -20,9 +21,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "bench.hpp"
+#include "common/file_io.hpp"
+#include "common/number.hpp"
 #include "report.hpp"
 #include "scaling.hpp"
 #include "uret/sim/import.hpp"
@@ -100,19 +104,15 @@ std::vector<std::string> split(std::string_view s) {
 }
 
 std::uint64_t parse_u64(std::string_view option, const char* text) {
-  char* end = nullptr;
-  const unsigned long long v = std::strtoull(text, &end, 0);
-  if (end == text || *end != '\0') fail(fmt::format("{} needs a number, not '{}'", option, text));
-  return v;
+  const std::optional<std::uint64_t> v = uret_tools::parse_whole(text);  // 1000000, 1e6, 0x10
+  if (!v) fail(fmt::format("{} needs a whole number, not '{}'", option, text));
+  return *v;
 }
 
 double parse_double(std::string_view option, const char* text) {
-  char* end = nullptr;
-  const double v = std::strtod(text, &end);
-  if (end == text || *end != '\0' || !(v >= 0)) {
-    fail(fmt::format("{} needs a non-negative number, not '{}'", option, text));
-  }
-  return v;
+  const std::optional<double> v = uret_tools::parse_nonnegative(text);
+  if (!v) fail(fmt::format("{} needs a non-negative number, not '{}'", option, text));
+  return *v;
 }
 
 cli parse(int argc, char** argv) {
@@ -280,23 +280,13 @@ std::string format_claims(const std::vector<row>& rows) {
 }
 
 void write_file(const std::string& path, const std::string& text) {
-  std::FILE* f = std::fopen(path.c_str(), "w");
-  if (f == nullptr) fail(fmt::format("cannot write {}", path));
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  if (std::fclose(f) != 0 || !ok) fail(fmt::format("error writing {}", path));
+  if (!uret_tools::write_file(path, text)) fail(fmt::format("cannot write {}", path));
 }
 
 std::string read_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) fail(fmt::format("cannot read {}", path));
-  std::string text;
-  char buf[1 << 16];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  const bool ok = std::ferror(f) == 0;
-  std::fclose(f);
-  if (!ok) fail(fmt::format("error reading {}", path));
-  return text;
+  std::optional<std::string> text = uret_tools::read_file(path);
+  if (!text) fail(fmt::format("cannot read {}", path));
+  return std::move(*text);
 }
 
 void write_outputs(const cli& c, const std::vector<row>& rows,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tools/bench/report.hpp - what uret-bench prints: one table per workload (fmt), the JSON rows
 // (--json) and the SVG chart (--svg). Everything here works on `row`s only, whatever produced
 // them (a generated workload, an imported trace).
@@ -12,6 +13,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "common/text_out.hpp"
 
 namespace uret_bench {
 
@@ -89,25 +92,7 @@ inline std::string format_table(const table_heading& h, const std::vector<row>& 
   return out;
 }
 
-/// `s` as a JSON string literal.
-inline std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(static_cast<unsigned char>(c)));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
+using uret_tools::json_string;
 
 /// The rows as a JSON array, one object per line (schema in docs/benchmarks.md).
 inline std::string format_json(const std::vector<row>& rows, double wrmsr_cycles,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tools/bench/scaling.hpp - throughput at 1 and 2 threads, each thread owning its CPUs:
 //  - the simulator: each thread runs its own machine (its own trace, CPUs, slot table), the
 //    threads share nothing but read-only code and data;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tools/sim/import_cmd.cpp - `uret-sim import`: a kernel trace (ftrace text, trace-cmd report,
 // perf script) to the replay format, with import statistics and, on request, the ground-truth
 // check of the user-return strategy against the trace's msr:write_msr events.
@@ -10,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/file_io.hpp"
 #include "uret/sim/import.hpp"
 #include "uret/sim/replay.hpp"
 
@@ -38,32 +40,6 @@ int usage(const char* why) {
   if (why != nullptr) std::fprintf(stderr, "uret-sim import: %s\n", why);
   std::fputs(usage_text, stderr);
   return 2;
-}
-
-bool read_all(const std::string& path, std::string& out) {
-  std::FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return false;
-  char buf[1 << 16];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  const bool ok = std::ferror(f) == 0;
-  if (f != stdin) std::fclose(f);
-  return ok;
-}
-
-bool write_all(const std::string& path, const std::string& text) {
-  std::FILE* f = path.empty() ? stdout : std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return false;
-  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  ok = (f == stdout ? std::fflush(f) == 0 : std::fclose(f) == 0) && ok;
-  return ok;
-}
-
-std::optional<uret::sim::strategy> strategy_named(std::string_view name) {
-  for (auto s : uret::sim::all_strategies) {
-    if (uret::sim::to_string(s) == name) return s;
-  }
-  return std::nullopt;
 }
 
 void print_stats(const uret::sim::imported_trace& imp, std::size_t bytes) {
@@ -116,7 +92,7 @@ int import_command(int argc, char** argv) {
       check = true;
     } else if (a == "--strategy") {
       const char* v = value();
-      const auto s = v != nullptr ? strategy_named(v) : std::nullopt;
+      const auto s = v != nullptr ? uret::sim::parse_strategy(v) : std::nullopt;
       if (!s) return usage("--strategy: unknown strategy (see uret-sim list)");
       strategy = *s;
     } else if (a == "--no-switch-heuristic") {
@@ -157,15 +133,16 @@ int import_command(int argc, char** argv) {
   }
   if (file.empty()) return usage("no trace file");
 
-  std::string text;
-  if (!read_all(file, text)) {
+  const std::optional<std::string> read = uret_tools::read_file(file);
+  if (!read) {
     std::fprintf(stderr, "uret-sim import: cannot read %s: %s\n", file.c_str(),
                  std::strerror(errno));
     return 1;
   }
+  const std::string& text = *read;
   opt.source = file == "-" ? std::string("standard input") : file;
   const auto imp = uret::sim::import_trace(text, opt);
-  if (!write_all(out, imp.replay)) {
+  if (!uret_tools::write_file(out.empty() ? "-" : out, imp.replay)) {
     std::fprintf(stderr, "uret-sim import: cannot write %s\n",
                  out.empty() ? "standard output" : out.c_str());
     return 1;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tools/sim/import_cmd.hpp - the `uret-sim import` subcommand, built when import_cmd.cpp exists.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret-sim - the simulator's command line: list the strategies and workloads, check a strategy
 // with a model-based random run, replay an event script, generate a trace, measure speed.
 //
@@ -28,6 +29,9 @@
 #include <string_view>
 #include <vector>
 
+#include "common/file_io.hpp"
+#include "common/number.hpp"
+#include "common/text_out.hpp"
 #include "import_cmd.hpp"
 #include "uret/sim/sim.hpp"
 
@@ -96,25 +100,11 @@ const sim::workload_params& workload_arg(std::string_view v) {
 
 std::uint64_t number_arg(std::string_view opt, std::string_view v, std::uint64_t lo,
                          std::uint64_t hi) {
-  std::uint64_t n = 0;
-  std::size_t used = 0;
-  double d = 0;
-  // Accept 1000000, 1e6, 0x10.
-  const std::string s(v);
-  char* end = nullptr;
-  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-    n = std::strtoull(s.c_str(), &end, 16);
-    used = static_cast<std::size_t>(end - s.c_str());
-  } else {
-    d = std::strtod(s.c_str(), &end);
-    used = static_cast<std::size_t>(end - s.c_str());
-    if (d >= 0 && d < 1.8e19) n = static_cast<std::uint64_t>(d);
-    if (d < 0 || d != static_cast<double>(n)) used = 0;
-  }
-  if (s.empty() || used != s.size() || n < lo || n > hi) {
+  const std::optional<std::uint64_t> n = uret_tools::parse_whole(v);  // 1000000, 1e6, 0x10
+  if (!n || *n < lo || *n > hi) {
     usage_error(fmt::format("{} needs a whole number in {} .. {}, got '{}'", opt, lo, hi, v));
   }
-  return n;
+  return *n;
 }
 
 // Options shared by the commands; each command rejects what it does not take.
@@ -198,21 +188,6 @@ options parse(int argc, char** argv, std::string_view command, std::string_view 
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-std::string json_escape(std::string_view s) {
-  std::string r;
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') r += '\\';
-    r += ch;
-  }
-  return r;
-}
-
-bool write_file(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
-  return static_cast<bool>(f);
 }
 
 // ---- list -------------------------------------------------------------------------------------
@@ -324,7 +299,7 @@ int cmd_check(int argc, char** argv) {
           "shrunk to {} event(s) (from event {} .. {}) that still violate {}; replay with\n"
           "  uret-sim replay FILE --strategy {}\n---\n{}---\n",
           small.events.size(), from, at, to_string(first.inv), to_string(strat), text);
-      if (!o.shrunk_out.empty() && !write_file(o.shrunk_out, text)) {
+      if (!o.shrunk_out.empty() && !uret_tools::write_file(o.shrunk_out, text)) {
         fmt::print(stderr, "uret-sim: cannot write {}\n", o.shrunk_out);
       }
     } else {
@@ -338,11 +313,11 @@ int cmd_check(int argc, char** argv) {
                to_string(strat), o.seed, workload, params.cpus, o.checker ? "" : ", checker off");
   }
   fmt::print(
-      "{{\"strategy\":\"{}\",\"workload\":\"{}\",\"events\":{},\"cpus\":{},\"seed\":{},"
+      "{{\"strategy\":{},\"workload\":{},\"events\":{},\"cpus\":{},\"seed\":{},"
       "\"checker\":{},\"violations\":{},\"wrmsr\":{},\"rdmsr\":{},\"faults\":{},"
       "\"oracle_wrmsr\":{},\"ignored\":{},\"seconds\":{:.3f},\"events_per_second\":{:.0f}}}\n",
-      to_string(strat), json_escape(workload), r.events, params.cpus, o.seed,
-      o.checker ? "true" : "false", r.violations, r.wrmsr, r.rdmsr, r.faults,
+      uret_tools::json_string(to_string(strat)), uret_tools::json_string(workload), r.events,
+      params.cpus, o.seed, o.checker ? "true" : "false", r.violations, r.wrmsr, r.rdmsr, r.faults,
       o.oracle ? fmt::format("{}", r.oracle_wrmsr) : std::string("null"), r.ignored, secs,
       static_cast<double>(r.events) / std::max(secs, 1e-9));
   return r.violations == 0 ? 0 : 1;
@@ -350,23 +325,11 @@ int cmd_check(int argc, char** argv) {
 
 // ---- replay -----------------------------------------------------------------------------------
 
-std::optional<std::string> read_input(const std::string& path) {
-  std::ostringstream ss;
-  if (path == "-") {
-    ss << std::cin.rdbuf();
-    return ss.str();
-  }
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return std::nullopt;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 int cmd_replay(int argc, char** argv) {
   const options o = parse(argc, argv, "replay", "--strategy --quiet --legacy ");
   if (o.positional.size() != 1) usage_error("replay needs exactly one FILE (or - for stdin)");
   const sim::strategy strat = o.strategy ? strategy_arg(*o.strategy) : sim::strategy::user_return;
-  const std::optional<std::string> text = read_input(o.positional[0]);
+  const std::optional<std::string> text = uret_tools::read_file(o.positional[0]);
   if (!text) usage_error(fmt::format("cannot read '{}'", o.positional[0]));
   const sim::parse_result p = sim::parse_replay(*text);
   if (!p.ok()) {
@@ -456,7 +419,7 @@ int cmd_generate(int argc, char** argv) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     return 0;
   }
-  if (!write_file(o.out, text)) {
+  if (!uret_tools::write_file(o.out, text)) {
     fmt::print(stderr, "uret-sim: cannot write '{}'\n", o.out);
     return 2;
   }
@@ -527,16 +490,7 @@ int main(int argc, char** argv) {
   if (cmd == "replay") return cmd_replay(argc, argv);
   if (cmd == "generate") return cmd_generate(argc, argv);
   if (cmd == "speed") return cmd_speed(argc, argv);
-  if (cmd == "import") {
-#ifdef URET_SIM_HAVE_IMPORT
-    return import_command(argc - 1, argv + 1);
-#else
-    fmt::print(stderr,
-               "uret-sim: `import` is not built into this uret-sim (tools/sim/import_cmd.cpp is "
-               "missing)\n");
-    return 2;
-#endif
-  }
+  if (cmd == "import") return import_command(argc - 1, argv + 1);
   usage_error(fmt::format(
       "unknown command '{}'; commands: list, check, replay, generate, speed, import", cmd));
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/backends/dev_cpu_msr.hpp - the Linux msr driver as an msr_backend: RDMSR/WRMSR on a
 // chosen CPU through the character device <root>/<cpu>/msr (root is /dev/cpu by default).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/backends/mock_msr.hpp - an in-memory MSR file for tests and the simulator.
 //
 // Models what the slot table can observe of real hardware: per-CPU registers; MSRs that were

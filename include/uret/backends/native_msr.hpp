@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/backends/native_msr.hpp - the ring-0 backend: RDMSR and WRMSR on the executing CPU.
 //
 // For hypervisor and kernel code running at CPL 0 on x86-64 (GCC or Clang inline assembly).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/detail/assert.hpp - URET_ASSERT, the library's one precondition check.
 //
 // The library reports bad input as error values; URET_ASSERT guards only what cannot be

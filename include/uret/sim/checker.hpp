@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/sim/checker.hpp - the invariants of lazy user-return MSR restoration and a recorder of
 // their violations.
 //

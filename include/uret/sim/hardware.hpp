@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/sim/hardware.hpp - what hardware and firmware do to the user-return MSRs on their own,
 // without a WRMSR from the hypervisor: the TDX module on a TD exit, SEV-ES's #VMEXIT, and the
 // kernel programming a CPU as it comes up.

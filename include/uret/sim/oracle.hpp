@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/sim/oracle.hpp - the fewest WRMSRs any strategy with perfect knowledge of the hardware
 // could issue on a trace.
 //

@@ -1,5 +1,7 @@
+// SPDX-License-Identifier: MIT
 // uret/sim/replay.hpp - the replay format (`uret-replay 1`): a trace as plain text, one item a
-// line. docs/replay-format.md is the specification; this header reads and writes it.
+// line. docs/replay-format.md is the specification; this header reads it, and brings the
+// writer (uret/sim/replay_writer.hpp).
 //
 //     uret::sim::parse_result p = uret::sim::parse_replay(text);
 //     for (const uret::sim::parse_error& e : p.errors) {
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "uret/msr.hpp"
+#include "uret/sim/replay_writer.hpp"
 #include "uret/sim/trace.hpp"
 
 namespace uret::sim {
@@ -39,6 +42,25 @@ struct parse_result {
   std::vector<parse_error> errors;
   [[nodiscard]] bool ok() const noexcept { return errors.empty(); }
 };
+
+namespace detail {
+
+/// `s` as a number: decimal, or hex after 0x; the whole of `s` or nothing.
+inline std::optional<std::uint64_t> parse_u64(std::string_view s) noexcept {
+  std::uint64_t v = 0;
+  const char* b = s.data();
+  const char* e = s.data() + s.size();
+  int base = 10;
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    b += 2;
+    base = 16;
+  }
+  const auto r = std::from_chars(b, e, v, base);
+  if (r.ec != std::errc{} || r.ptr != e || b == e) return std::nullopt;
+  return v;
+}
+
+}  // namespace detail
 
 /// The MSR named `s`: a name (STAR, LSTAR, CSTAR, SYSCALL_MASK or FMASK or SFMASK, TSC_AUX,
 /// EFER, TSX_CTRL or IA32_TSX_CTRL, KERNEL_GS_BASE; any case; an optional MSR_ prefix) or a
@@ -75,49 +97,12 @@ struct parse_result {
   for (const alias& a : aliases) {
     if (a.name == u) return a.msr;
   }
-  std::uint32_t v = 0;
-  const char* b = s.data();
-  const char* e = s.data() + s.size();
-  int base = 10;
-  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-    b += 2;
-    base = 16;
-  }
-  const auto r = std::from_chars(b, e, v, base);
-  if (r.ec != std::errc{} || r.ptr != e || b == e) return std::nullopt;
-  return msr_index{v};
-}
-
-/// The name the replay format writes for `msr` (its well-known name, or hex).
-[[nodiscard]] inline std::string msr_token(msr_index msr) {
-  const std::string_view n = msr_name(msr);
-  if (!n.empty()) return std::string(n);
-  char buf[16];
-  const auto r = std::to_chars(buf, buf + sizeof buf, msr.value, 16);
-  return "0x" + std::string(buf, r.ptr);
+  const auto v = detail::parse_u64(s);
+  if (!v || *v > 0xFFFFFFFFU) return std::nullopt;
+  return msr_index{static_cast<std::uint32_t>(*v)};
 }
 
 namespace detail {
-
-inline std::optional<std::uint64_t> parse_u64(std::string_view s) noexcept {
-  std::uint64_t v = 0;
-  const char* b = s.data();
-  const char* e = s.data() + s.size();
-  int base = 10;
-  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-    b += 2;
-    base = 16;
-  }
-  const auto r = std::from_chars(b, e, v, base);
-  if (r.ec != std::errc{} || r.ptr != e || b == e) return std::nullopt;
-  return v;
-}
-
-inline std::string hex(std::uint64_t v) {
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v, 16);
-  return "0x" + std::string(buf, r.ptr);
-}
 
 // Split a line into tokens: blanks separate, "double quotes" group (\" and \\ escape inside),
 // `#` outside quotes ends the line. Returns false on an unterminated quote.
@@ -156,20 +141,6 @@ inline bool tokenize(std::string_view line, std::vector<std::string>& out) {
     out.push_back(std::move(tok));
   }
   return true;
-}
-
-inline std::string quote(std::string_view name) {
-  bool plain = !name.empty();
-  for (char c : name) {
-    if (c == ' ' || c == '\t' || c == '"' || c == '#' || c == '\\' || c == '=') plain = false;
-  }
-  if (plain) return std::string(name);
-  std::string s = "\"";
-  for (char c : name) {
-    if (c == '"' || c == '\\') s += '\\';
-    s += c;
-  }
-  return s + "\"";
 }
 
 }  // namespace detail
@@ -344,6 +315,18 @@ inline std::string quote(std::string_view name) {
       }
       return true;
     };
+    // The optional third token of `exit` and `disable`: the name (to_string) of one of the
+    // `count` values of their enumeration, `first` when absent.
+    auto option_arg = [&](auto first, unsigned count,
+                          const char* problem) -> std::optional<decltype(first)> {
+      if (tok.size() < 3) return first;
+      for (unsigned i = 0; i < count; ++i) {
+        const auto v = static_cast<decltype(first)>(i);
+        if (tok[2] == to_string(v)) return v;
+      }
+      error(problem);
+      return std::nullopt;
+    };
     if (w == "switch") {
       if (!want(3, 3, "switch <cpu> <task|idle>")) continue;
       const auto c = cpu_arg(tok[1]);
@@ -362,18 +345,9 @@ inline std::string quote(std::string_view name) {
       if (!want(2, 3, "exit <cpu> [real|early-fail|zero-step]")) continue;
       const auto c = cpu_arg(tok[1]);
       if (!c) continue;
-      exit_outcome o = exit_outcome::real;
-      if (tok.size() == 3) {
-        if (tok[2] == "early-fail") {
-          o = exit_outcome::early_fail;
-        } else if (tok[2] == "zero-step") {
-          o = exit_outcome::zero_step;
-        } else if (tok[2] != "real") {
-          error("exit outcome must be real, early-fail or zero-step");
-          continue;
-        }
-      }
-      t.events.push_back(ev::exit(*c, o));
+      const auto o =
+          option_arg(exit_outcome::real, 3, "exit outcome must be real, early-fail or zero-step");
+      if (o) t.events.push_back(ev::exit(*c, *o));
     } else if (w == "migrate") {
       if (!want(3, 3, "migrate <task> <cpu>")) continue;
       const auto id = task_arg(tok[1], false);
@@ -383,18 +357,9 @@ inline std::string quote(std::string_view name) {
       if (!want(2, 3, "disable <cpu> [now|mid-write|mid-restore]")) continue;
       const auto c = cpu_arg(tok[1]);
       if (!c) continue;
-      disable_when d = disable_when::now;
-      if (tok.size() == 3) {
-        if (tok[2] == "mid-write") {
-          d = disable_when::mid_write;
-        } else if (tok[2] == "mid-restore") {
-          d = disable_when::mid_restore;
-        } else if (tok[2] != "now") {
-          error("disable timing must be now, mid-write or mid-restore");
-          continue;
-        }
-      }
-      t.events.push_back(ev::disable(*c, d));
+      const auto d =
+          option_arg(disable_when::now, 3, "disable timing must be now, mid-write or mid-restore");
+      if (d) t.events.push_back(ev::disable(*c, *d));
     } else if (w == "fault") {
       if (!want(3, 3, "fault <cpu> <MSR>")) continue;
       const auto c = cpu_arg(tok[1]);
@@ -412,83 +377,6 @@ inline std::string quote(std::string_view name) {
   if (!have_magic) {
     lineno = 0;
     error("empty input: the first line must be 'uret-replay 1'");
-  }
-  return out;
-}
-
-/// One event as a replay line (no newline).
-[[nodiscard]] inline std::string format_event(const event& e, const setup& s) {
-  auto task_name = [&](std::uint32_t t) -> std::string {
-    if (t == idle_task) return "idle";
-    if (t < s.tasks.size()) return detail::quote(s.tasks[t].name);
-    std::string unknown(1, '?');
-    unknown += std::to_string(t);
-    return unknown;
-  };
-  std::string line(to_string(e.kind));
-  switch (e.kind) {
-    case event_kind::switch_to: return line + " " + std::to_string(e.cpu) + " " + task_name(e.task);
-    case event_kind::migrate: return line + " " + task_name(e.task) + " " + std::to_string(e.cpu);
-    case event_kind::exit:
-      line += " " + std::to_string(e.cpu);
-      if (e.arg != 0) line += " " + std::string(to_string(static_cast<exit_outcome>(e.arg)));
-      return line;
-    case event_kind::disable:
-      line += " " + std::to_string(e.cpu);
-      if (e.arg != 0) line += " " + std::string(to_string(static_cast<disable_when>(e.arg)));
-      return line;
-    case event_kind::fault:
-      return line + " " + std::to_string(e.cpu) + " " +
-             (e.arg < msr_count ? msr_token(slot_msrs[e.arg]) : std::string("?"));
-    default: return line + " " + std::to_string(e.cpu);
-  }
-}
-
-/// The replay text of `t` (parse_replay() gives back an equal trace).
-[[nodiscard]] inline std::string write_replay(const trace& t) {
-  const setup& s = t.setup;
-  std::string out = "uret-replay 1\ncpus " + std::to_string(s.cpus) + "\n";
-  for (unsigned slot = 0; slot < msr_count; ++slot) {
-    bool all_same = true;
-    bool any = false;
-    for (std::uint32_t c = 0; c < s.cpus; ++c) {
-      any = any || s.host[c][slot] != host_default(c, slot);
-      all_same = all_same && s.host[c][slot] == s.host[0][slot];
-    }
-    if (!any) continue;
-    const std::string assign = msr_token(slot_msrs[slot]) + "=";
-    if (all_same && s.cpus > 1) {
-      out += "host * " + assign + detail::hex(s.host[0][slot]) + "\n";
-      continue;
-    }
-    for (std::uint32_t c = 0; c < s.cpus; ++c) {
-      if (s.host[c][slot] != host_default(c, slot)) {
-        out += "host " + std::to_string(c) + " " + assign + detail::hex(s.host[c][slot]) + "\n";
-      }
-    }
-  }
-  std::uint32_t ordinal = 0;
-  for (const task& tk : s.tasks) {
-    out += (is_vcpu(tk.kind) ? "vcpu " : "task ") + detail::quote(tk.name) + " " +
-           std::string(to_string(tk.kind)) + " " + std::to_string(tk.cpu) + "\n";
-    if (!is_vcpu(tk.kind)) continue;
-    std::string g;
-    for (unsigned slot = 0; slot < msr_count; ++slot) {
-      if (tk.guest[slot] != guest_default(ordinal, slot)) {
-        g += " " + msr_token(slot_msrs[slot]) + "=" + detail::hex(tk.guest[slot]);
-      }
-    }
-    if (!g.empty()) out += "guest " + detail::quote(tk.name) + g + "\n";
-    ++ordinal;
-  }
-  std::size_t x = 0;
-  for (std::size_t i = 0; i <= t.events.size(); ++i) {
-    for (; x < t.expected.size() && t.expected[x].before_event == i; ++x) {
-      const expected_wrmsr& w = t.expected[x];
-      out += "expect-wrmsr " + std::to_string(w.cpu) + " " + msr_token(w.msr) + " " +
-             detail::hex(w.value) + "\n";
-    }
-    if (i < t.events.size()) out += format_event(t.events[i], s) + "\n";
   }
   return out;
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/sim/sched.hpp - the scheduling state of a simulated machine: which task runs on each
 // CPU, whether it is in guest mode, which CPUs are up, where each task lives.
 //

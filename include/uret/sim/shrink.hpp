@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/sim/shrink.hpp - shrink a failing trace to a short one that still fails the same way.
 //
 //     uret::sim::trace small = uret::sim::shrink(failing, strategy, uret::sim::invariant::i2);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/sim/sim.hpp - the simulator's umbrella header: includes every public header of
 // uret/sim and nothing else.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/sim/simulator.hpp - the machine around the slot table: runs a trace under a strategy,
 // counts WRMSRs and RDMSRs, checks the invariants after every event, and prices the trace with
 // the oracle.
@@ -104,6 +105,7 @@ class simulator {
   simulator(const setup& s, strategy st, const run_options& options = {})
       : setup_(s),
         strategy_(st),
+        hooks_(hooks(st)),
         opts_(options),
         hw_(s.cpus),
         chain_(s.cpus),
@@ -308,14 +310,14 @@ class simulator {
   }
 
   // Write the guest values a VMX/SVM vCPU needs (vmx_prepare_switch_to_guest(),
-  // svm_prepare_switch_to_guest()), as the strategy does it. Only eager writes on every entry;
-  // the others load once per vcpu_load period (KVM's guest_state_loaded, bhyve's run loop).
+  // svm_prepare_switch_to_guest()), as the strategy does it: load_every_entry (eager) or once
+  // per vcpu_load period (KVM's guest_state_loaded, bhyve's run loop), for real when
+  // load_unconditionally.
   bool load_guest(std::uint32_t c, const task& t) {
-    const bool unconditional = strategy_ == strategy::eager || strategy_ == strategy::run_loop;
     const slot_set need = loads(t.kind);
     for (unsigned s = 0; s < msr_count; ++s) {
       if (!has(need, s)) continue;
-      if (unconditional) static_cast<void>(table_.invalidate(cpu_id{c}, s));
+      if (hooks_.load_unconditionally) static_cast<void>(table_.invalidate(cpu_id{c}, s));
       if (!set(c, s, t.guest[s], value_mask(s))) return false;
     }
     return true;
@@ -335,7 +337,7 @@ class simulator {
     bool ok = false;
     for (int attempt = 0; attempt < 4 && !ok; ++attempt) {
       if (!cpu_[c].virt) enable(c);
-      const bool load = strategy_ == strategy::eager || !cpu_[c].guest_loaded;
+      const bool load = hooks_.load_every_entry || !cpu_[c].guest_loaded;
       ok = true;
       switch (tk.kind) {
         case task_kind::vmx:
@@ -350,7 +352,7 @@ class simulator {
           break;
         }
         case task_kind::tdx:
-          if (load && strategy_ == strategy::tdx_set_before_entry) ok = set_post_exit_values(c);
+          if (load && hooks_.post_exit_values_before_td_entry) ok = set_post_exit_values(c);
           break;
         default: break;
       }
@@ -374,31 +376,24 @@ class simulator {
     if (k == task_kind::tdx) tdx_module_exit(hw_, cpu_id{c}, outcome);
     if (k == task_kind::sev_es) sev_es_vmexit(hw_, cpu_id{c}, cpu_[c].save_area_tsc_aux);
     if (k == task_kind::vmx || k == task_kind::svm) {
-      if (strategy_ == strategy::eager) {
+      if (hooks_.restore_after_exit) {
         invalidate(c, loads(k));
         restore(c);
       }
       return;
     }
     if (k != task_kind::tdx) return;
-    switch (strategy_) {
-      case strategy::eager:
-        invalidate(c, tdx_clobbered);
-        restore(c);
-        break;
-      case strategy::run_loop:
-      case strategy::ctxsw:
-      case strategy::tdx_invalidate: invalidate(c, tdx_clobbered); break;
-      case strategy::user_return:
-      case strategy::tdx_set_before_entry: break;
-      case strategy::tdx_update_after_run:
+    switch (hooks_.on_td_exit) {
+      case td_exit_action::nothing: break;
+      case td_exit_action::invalidate: invalidate(c, tdx_clobbered); break;
+      case td_exit_action::update_cache:
         for (unsigned s = 0; s < msr_count; ++s) {
           if (has(tdx_clobbered, s)) {
             static_cast<void>(table_.update_cache(cpu_id{c}, s, tdx_post_exit(s)));
           }
         }
         break;
-      case strategy::tdx_may_clobber:
+      case td_exit_action::may_clobber:
         for (unsigned s = 0; s < msr_count; ++s) {
           if (has(tdx_clobbered, s)) {
             static_cast<void>(table_.may_clobber(cpu_id{c}, s, tdx_post_exit(s)));
@@ -406,19 +401,22 @@ class simulator {
         }
         break;
     }
+    if (hooks_.restore_after_exit) restore(c);
   }
 
   // The vCPU thread `t` stops running its loop on `c`: switched away, or KVM_RUN returns.
   void leave(std::uint32_t c, std::uint32_t t) {
     if (t == idle_task || !is_vcpu(setup_.tasks[t].kind)) return;
-    if (strategy_ == strategy::run_loop) {
-      if (!cpu_[c].guest_loaded) return;
-      const task_kind k = setup_.tasks[t].kind;
-      invalidate(c, static_cast<slot_set>(loads(k) | tdx_slots(k)));
-      restore(c);
-      cpu_[c].guest_loaded = false;
-    } else if (strategy_ == strategy::ctxsw) {
-      restore(c);
+    switch (hooks_.on_leave) {
+      case leave_action::nothing: break;
+      case leave_action::restore: restore(c); break;
+      case leave_action::invalidate_and_restore: {
+        if (!cpu_[c].guest_loaded) return;
+        const task_kind k = setup_.tasks[t].kind;
+        invalidate(c, static_cast<slot_set>(loads(k) | tdx_slots(k)));
+        restore(c);
+        break;
+      }
     }
     cpu_[c].guest_loaded = false;
   }
@@ -463,6 +461,7 @@ class simulator {
 
   sim::setup setup_;
   strategy strategy_;
+  strategy_hooks hooks_;  // strategy_'s row of strategy_table: what it does at each decision
   run_options opts_;
   mock_msr hw_;
   notifier_chain<max_cpus> chain_;

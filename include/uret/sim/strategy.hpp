@@ -1,4 +1,7 @@
-// uret/sim/strategy.hpp - the restoration strategies the simulator compares, by name.
+// SPDX-License-Identifier: MIT
+// uret/sim/strategy.hpp - the restoration strategies the simulator compares: each one's name,
+// description and behaviour, in one table (strategy_table) that the simulator consults at every
+// decision point. Adding a strategy is one enumerator and one row.
 //
 // A strategy is the hypervisor policy deciding when user-return MSRs are written. Every
 // strategy drives the real uret::slot_table over uret::mock_msr (uret/sim/simulator.hpp); they
@@ -38,7 +41,9 @@
 // module may reset are invalidated after each TD exit and restored with real writes).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string_view>
 
@@ -58,6 +63,105 @@ enum class strategy : std::uint8_t {
   tdx_may_clobber,
 };
 
+/// What a strategy does after a TD exit (the TDX module may have reset tdx_clobbered).
+enum class td_exit_action : std::uint8_t {
+  nothing,       ///< trust the cache (user-return: wrong by design on TD vCPUs)
+  invalidate,    ///< slot_table::invalidate() the slots the module may reset
+  update_cache,  ///< kvm_user_return_msr_update_cache(): the cache holds the post-exit values
+  may_clobber,   ///< slot_table::may_clobber() with the post-exit values
+};
+
+/// What a strategy does when a vCPU thread leaves its run loop (switched away, or KVM_RUN
+/// returns to user mode).
+enum class leave_action : std::uint8_t {
+  nothing,                 ///< the user-return notifier restores later
+  restore,                 ///< restore the host values now (vcpu_put)
+  invalidate_and_restore,  ///< bhyve: mark the loaded slots unknown and restore them now
+};
+
+/// One strategy: its name, what it stands for, and its answer at each point the simulator
+/// asks (uret/sim/simulator.hpp: enter, exit, leave).
+struct strategy_hooks {
+  strategy id;
+  std::string_view name;
+  std::string_view description;
+  /// Guest values written on every entry (else once per vcpu_load period).
+  bool load_every_entry = false;
+  /// Guest values written for real when loaded, whatever the cache says (invalidate first).
+  bool load_unconditionally = false;
+  /// TDX: write the post-exit values before every TD entry (tdx_prepare_switch_to_guest()).
+  bool post_exit_values_before_td_entry = false;
+  /// Host values back right after every exit (VMX/SVM: the loaded slots; TDX: after the
+  /// td_exit action).
+  bool restore_after_exit = false;
+  td_exit_action on_td_exit = td_exit_action::nothing;
+  leave_action on_leave = leave_action::nothing;
+  /// Designed for TD vCPUs too (`uret-sim check` exercises only the kinds a strategy handles).
+  bool handles_tdx = true;
+  /// Expected to keep every invariant on the kinds it handles.
+  bool expected_correct = true;
+};
+
+/// Every strategy, in the order tables list them (and in the order of the enumeration).
+inline constexpr strategy_hooks strategy_table[] = {
+    {.id = strategy::eager,
+     .name = "eager",
+     .description = "guest values on every entry, host values on every exit (no cache)",
+     .load_every_entry = true,
+     .load_unconditionally = true,
+     .restore_after_exit = true,
+     .on_td_exit = td_exit_action::invalidate},
+    {.id = strategy::run_loop,
+     .name = "run-loop",
+     .description =
+         "switch when the vCPU run loop is entered and left (bhyve's vmx_msr_guest_enter/exit)",
+     .load_unconditionally = true,
+     .on_td_exit = td_exit_action::invalidate,
+     .on_leave = leave_action::invalidate_and_restore},
+    {.id = strategy::ctxsw,
+     .name = "ctxsw",
+     .description =
+         "switch when the CPU changes task or the vCPU thread leaves KVM_RUN (vcpu_load/put)",
+     .on_td_exit = td_exit_action::invalidate,
+     .on_leave = leave_action::restore},
+    {.id = strategy::user_return,
+     .name = "user-return",
+     .description = "lazy restore on return to user mode (KVM VMX/SVM, kvm_on_user_return)",
+     .handles_tdx = false},
+    {.id = strategy::tdx_update_after_run,
+     .name = "tdx-update-after-run",
+     .description = "TDX: cache told the module wrote its values after every run (RFC, v6.16)",
+     .on_td_exit = td_exit_action::update_cache,
+     .expected_correct = false},
+    {.id = strategy::tdx_set_before_entry,
+     .name = "tdx-set-before-entry",
+     .description = "TDX: post-exit values written before every entry (upstream, late 2025)",
+     .post_exit_values_before_td_entry = true},
+    {.id = strategy::tdx_invalidate,
+     .name = "tdx-invalidate",
+     .description = "TDX: slots invalidated after every TD exit (uret)",
+     .on_td_exit = td_exit_action::invalidate},
+    {.id = strategy::tdx_may_clobber,
+     .name = "tdx-may-clobber",
+     .description = "TDX: slot_table::may_clobber after every TD exit (uret)",
+     .on_td_exit = td_exit_action::may_clobber},
+};
+
+namespace detail {
+constexpr bool strategy_table_in_order() noexcept {
+  for (std::size_t i = 0; i < std::size(strategy_table); ++i) {
+    if (static_cast<std::size_t>(strategy_table[i].id) != i) return false;
+  }
+  return true;
+}
+}  // namespace detail
+static_assert(detail::strategy_table_in_order(), "strategy_table: one row per strategy, in order");
+
+/// The row of `s`.
+[[nodiscard]] constexpr const strategy_hooks& hooks(strategy s) noexcept {
+  return strategy_table[static_cast<std::size_t>(s)];
+}
+
 /// Every strategy, in the order tables list them.
 inline constexpr strategy all_strategies[] = {
     strategy::eager,
@@ -69,64 +173,37 @@ inline constexpr strategy all_strategies[] = {
     strategy::tdx_invalidate,
     strategy::tdx_may_clobber,
 };
+static_assert(std::size(all_strategies) == std::size(strategy_table));
 
 /// The strategy's name ("user-return").
 [[nodiscard]] constexpr std::string_view to_string(strategy s) noexcept {
-  switch (s) {
-    case strategy::eager: return "eager";
-    case strategy::run_loop: return "run-loop";
-    case strategy::ctxsw: return "ctxsw";
-    case strategy::user_return: return "user-return";
-    case strategy::tdx_update_after_run: return "tdx-update-after-run";
-    case strategy::tdx_set_before_entry: return "tdx-set-before-entry";
-    case strategy::tdx_invalidate: return "tdx-invalidate";
-    case strategy::tdx_may_clobber: return "tdx-may-clobber";
-  }
-  return "?";
+  return static_cast<std::size_t>(s) < std::size(strategy_table) ? hooks(s).name : "?";
 }
 
 /// The strategy named `name`, or nullopt.
 [[nodiscard]] constexpr std::optional<strategy> parse_strategy(std::string_view name) noexcept {
-  for (strategy s : all_strategies) {
-    if (to_string(s) == name) return s;
+  for (const strategy_hooks& h : strategy_table) {
+    if (h.name == name) return h.id;
   }
   return std::nullopt;
 }
 
 /// One line on what the strategy stands for.
 [[nodiscard]] constexpr std::string_view describe(strategy s) noexcept {
-  switch (s) {
-    case strategy::eager:
-      return "guest values on every entry, host values on every exit (no cache)";
-    case strategy::run_loop:
-      return "switch when the vCPU run loop is entered and left (bhyve's vmx_msr_guest_enter/exit)";
-    case strategy::ctxsw:
-      return "switch when the CPU changes task or the vCPU thread leaves KVM_RUN (vcpu_load/put)";
-    case strategy::user_return:
-      return "lazy restore on return to user mode (KVM VMX/SVM, kvm_on_user_return)";
-    case strategy::tdx_update_after_run:
-      return "TDX: cache told the module wrote its values after every run (RFC, v6.16)";
-    case strategy::tdx_set_before_entry:
-      return "TDX: post-exit values written before every entry (upstream, late 2025)";
-    case strategy::tdx_invalidate: return "TDX: slots invalidated after every TD exit (uret)";
-    case strategy::tdx_may_clobber:
-      return "TDX: slot_table::may_clobber after every TD exit (uret)";
-  }
-  return "?";
+  return static_cast<std::size_t>(s) < std::size(strategy_table) ? hooks(s).description : "?";
 }
 
 /// True when `s` is designed for vCPUs of kind `k` (the kinds `uret-sim check` exercises).
 [[nodiscard]] constexpr bool handles(strategy s, task_kind k) noexcept {
   if (!is_vcpu(k)) return true;
-  if (s == strategy::user_return) return k != task_kind::tdx;
-  return true;
+  return k != task_kind::tdx || hooks(s).handles_tdx;
 }
 
 /// True when the strategy is expected to keep every invariant on the kinds it handles
 /// (all but tdx-update-after-run, whose cache update is wrong when the TDX module did not
 /// reset the MSRs).
 [[nodiscard]] constexpr bool expected_correct(strategy s) noexcept {
-  return s != strategy::tdx_update_after_run;
+  return hooks(s).expected_correct;
 }
 
 }  // namespace uret::sim

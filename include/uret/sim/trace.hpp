@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/sim/trace.hpp - the simulator's vocabulary: the simulated MSRs and their slots, task and
 // vCPU kinds, events, and a trace (a machine set-up plus an event sequence).
 //
@@ -90,20 +91,33 @@ inline constexpr std::uint64_t tsx_ctrl_host_bits = 1ULL << 1;
   return (guest & mask) | (host & ~mask);
 }
 
+/// A user-return MSR the TDX module resets on every real TD exit, and the value it leaves
+/// there (its architectural INIT value, from the module's exit path). KVM keeps the same list
+/// as tdx_uret_msrs[] (arch/x86/kvm/vmx/tdx.c).
+struct tdx_reset_msr {
+  msr_index index;
+  std::uint64_t post_exit;
+};
+
+/// The MSRs the TDX module resets: SYSCALL_MASK is left at 0x20200, the others at 0.
+inline constexpr tdx_reset_msr tdx_reset_msrs[] = {
+    {msrs::star, 0},           {msrs::lstar, 0},   {msrs::syscall_mask, 0x20200},
+    {msrs::kernel_gs_base, 0}, {msrs::tsc_aux, 0},
+};
+
 namespace detail {
-// Index of `msr` in well_known_msrs (its size if absent). An index, not a pointer: GCC's
+// Index of `msr` in tdx_reset_msrs (its size if absent). An index, not a pointer: GCC's
 // -fsanitize=null rejects pointer comparisons in constant expressions.
-constexpr std::size_t well_known_index(msr_index msr) noexcept {
+constexpr std::size_t tdx_reset_index(msr_index msr) noexcept {
   std::size_t i = 0;
-  for (const well_known_msr& m : well_known_msrs) {
+  for (const tdx_reset_msr& m : tdx_reset_msrs) {
     if (m.index == msr) return i;
     ++i;
   }
   return i;
 }
 constexpr bool tdx_resets(unsigned slot) noexcept {
-  const std::size_t i = well_known_index(slot_msrs[slot]);
-  return i < std::size(well_known_msrs) && well_known_msrs[i].tdx_clobbers;
+  return tdx_reset_index(slot_msrs[slot]) < std::size(tdx_reset_msrs);
 }
 constexpr slot_set tdx_clobber_set() noexcept {
   slot_set s = 0;
@@ -121,7 +135,7 @@ namespace detail {
 constexpr msr_values tdx_post_exit_table() noexcept {
   msr_values v{};
   for (unsigned i = 0; i < msr_count; ++i) {
-    v[i] = tdx_resets(i) ? well_known_msrs[well_known_index(slot_msrs[i])].tdx_post_exit : 0;
+    v[i] = tdx_resets(i) ? tdx_reset_msrs[tdx_reset_index(slot_msrs[i])].post_exit : 0;
   }
   return v;
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // uret/sim/workload.hpp - workload generators: a parameterised random machine and event
 // stream, reproducible from a seed, and the named workloads the benchmark compares.
 //

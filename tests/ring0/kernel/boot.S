@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/ring0/kernel/boot.S - from the PVH entry to C++ in 64-bit long mode, for the bootstrap
  * processor and for every application processor; the exception entry stubs.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/ring0/kernel/kernel.cpp - the test kernel: console on COM1, the IDT and the #GP handler
 // that consults native_msr's exception table, CPU identity, application-processor start-up,
 // barriers, and the verdict (console marker plus QEMU exit status through isa-debug-exit).

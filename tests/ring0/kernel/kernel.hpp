@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/ring0/kernel/kernel.hpp - what the test kernel offers the test: console, CPU identity,
 // barriers, the #GP bookkeeping, the verdict. Include it before any uret header: it routes
 // URET_ASSERT into the kernel's panic.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/ring0/kernel/layout.h - constants shared by boot.S and the C++ side of the test kernel.
  * Plain #defines: this file is included by the assembler too. */
 #ifndef URET_RING0_LAYOUT_H

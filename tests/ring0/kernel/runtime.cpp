@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/ring0/kernel/runtime.cpp - the whole C/C++ runtime of the test kernel.
 //
 // GCC and Clang may emit calls to memcpy, memmove, memset and memcmp even in freestanding code

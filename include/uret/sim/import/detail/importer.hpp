@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: MIT
+// uret/sim/import/detail/importer.hpp - the trace importer: both passes, then the simulator's
+// set-up (host and guest values, tasks), the event list, and the replay text, written by
+// uret/sim/replay.hpp's writer with the importer's comments (where each line came from).
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "uret/msr.hpp"
+#include "uret/sim/import/detail/mapper.hpp"
+#include "uret/sim/import/detail/text.hpp"
+#include "uret/sim/import/imported_trace.hpp"
+#include "uret/sim/replay.hpp"
+#include "uret/sim/trace.hpp"
+
+namespace uret::sim::detail {
+
+/// A replay name that needs no quoting: the traced name with blanks, '#', '=', '"' and '\\'
+/// replaced by '_', then "-<tid>" (so two threads with one name stay apart).
+inline std::string replay_task_name(std::string_view comm, std::uint32_t tid) {
+  if (comm.empty() || comm == "<...>") comm = "task";
+  std::string n;
+  n.reserve(comm.size() + 12);
+  for (char c : comm) {
+    const bool ok = c > ' ' && c < 0x7f && c != '#' && c != '=' && c != '"' && c != '\\';
+    n.push_back(ok ? c : '_');
+  }
+  n.push_back('-');
+  n += std::to_string(tid);
+  return n;
+}
+
+/// The comments the importer adds to the replay text: the statistics on top, each task's
+/// traced name, and (import_options::line_comments) the trace line of each event and
+/// expect-wrmsr.
+struct import_comments {
+  const imported_trace& imp;
+  const import_options& opt;
+
+  void head(std::string& s) const {
+    const auto& st = imp.stats;
+    cat(s, {"# imported by uret-sim import from ", opt.source, "\n# lines ", dec(st.lines),
+            ", parsed ", dec(st.parsed), ", ignored ", dec(st.ignored), ", unparsed ",
+            dec(st.unparsed), ", gaps ", dec(st.gaps), "\n"});
+  }
+  void task(std::string& s, std::size_t i) const { cat(s, {"  # ", imp.tasks[i].comm}); }
+  void event(std::string& s, std::size_t i) const {
+    if (!opt.line_comments) return;
+    const event_source& src = imp.sources[i];
+    cat(s, {"  # line ", dec(src.line)});
+    switch (src.origin) {
+      case event_origin::trace: break;
+      case event_origin::probable_return: s += ", probable return (switch to a user task)"; break;
+      case event_origin::trace_start: s += ", vCPU was in guest mode when the trace began"; break;
+      case event_origin::gap_repair: s += ", after a gap"; break;
+    }
+  }
+  void expected(std::string& s, std::size_t x) const {
+    if (opt.line_comments) cat(s, {"  # line ", dec(imp.expected_lines[x])});
+  }
+};
+
+/// The two-pass importer; one object per import.
+class trace_importer : import_mapper {
+ public:
+  explicit trace_importer(const import_options& o) : import_mapper(o) {}
+
+  imported_trace import_text(std::string_view text) {
+    const auto t0 = std::chrono::steady_clock::now();
+    scan(text);
+    classify();
+    map();
+    finish();
+    render();
+    out_.stats.events = out_.trace.events.size();
+    out_.stats.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return std::move(out_);
+  }
+
+ private:
+  void finish() {
+    auto& tr = out_.trace;
+    const auto cpus = static_cast<std::uint32_t>(std::min<std::size_t>(cpus_, max_cpus));
+    tr.setup = make_setup(cpus);
+    // Host values: what the restores wrote, else what KVM read at CPU online, else (for the
+    // MSRs Linux programs alike on every CPU, i.e. all but TSC_AUX) another CPU's value, else
+    // Linux's defaults.
+    msr_values shared{};
+    slot_set shared_known = 0;
+    for (std::uint32_t c = 0; c < cpus; ++c) {
+      for (unsigned s = 0; s < msr_count; ++s) {
+        if (has(cpu_[c].host_known, s))
+          static_cast<void>(learn(shared, shared_known, s, cpu_[c].host[s]));
+      }
+    }
+    out_.host_from_trace.assign(cpus, 0);
+    for (std::uint32_t c = 0; c < cpus; ++c) {
+      const auto& cs = cpu_[c];
+      for (unsigned s = 0; s < msr_count; ++s) {
+        auto& h = tr.setup.host[c][s];
+        if (has(cs.host_known, s)) {
+          h = cs.host[s];
+        } else if (has(cs.host_read_known, s)) {
+          h = cs.host_read[s];
+        } else if (s != slots::tsc_aux && has(shared_known, s)) {
+          h = shared[s];
+          continue;
+        } else {
+          continue;
+        }
+        out_.host_from_trace[c] = static_cast<slot_set>(out_.host_from_trace[c] | (1U << s));
+      }
+    }
+    // Tasks: those that ever ran (or were placed by a migration), in the order first seen.
+    const bool ground_truth = !expects_.empty();
+    for (std::size_t i = 1; i < tasks_.size(); ++i) {
+      auto& t = tasks_[i];
+      if (t.first_cpu < 0 || t.first_cpu >= static_cast<std::int64_t>(cpus)) continue;
+      const auto cpu = static_cast<std::uint32_t>(t.first_cpu);
+      t.sim_index = add_task(tr.setup, replay_task_name(t.comm, t.tid), t.kind, cpu);
+      out_.tasks.push_back({t.comm, t.tid, t.vcpu_id});
+      out_.guest_from_trace.push_back(t.guest_known);
+      if (t.r != role::vcpu) continue;
+      auto& g = tr.setup.tasks[t.sim_index].guest;
+      const auto ordinal = tr.setup.vcpu_ordinal(t.sim_index);
+      for (unsigned s = 0; s < msr_count; ++s) {
+        const std::uint64_t host = tr.setup.host[cpu][s];
+        const bool differs = std::find(opt_.differing_msrs.begin(), opt_.differing_msrs.end(),
+                                       slot_msrs[s]) != opt_.differing_msrs.end();
+        if (has(t.guest_known, s)) {
+          g[s] = t.guest[s];
+        } else if (ground_truth || !differs) {
+          g[s] = host;  // the trace shows no write: the guest's value needs none
+        } else if (s == slots::tsc_aux) {
+          g[s] = t.vcpu_id >= 0 ? static_cast<std::uint64_t>(t.vcpu_id) : ordinal;
+        } else if (s == slots::lstar) {
+          g[s] = guest_default(ordinal, s);
+        } else {
+          g[s] = host ^ (std::uint64_t{1} << 32);
+        }
+      }
+    }
+    // Events, dropping those the simulator cannot hold (CPUs beyond max_cpus).
+    std::vector<std::size_t> kept_before(events_.size() + 1, 0);
+    tr.events.reserve(events_.size());
+    out_.sources.reserve(events_.size());
+    for (std::size_t i = 0; i < events_.size(); ++i) {
+      kept_before[i] = tr.events.size();
+      const auto& e = events_[i];
+      const auto& task = tasks_[e.task];
+      const bool task_ok = e.task == 0 || task.sim_index != idle_task;
+      if (e.cpu >= cpus ||
+          ((e.kind == event_kind::switch_to || e.kind == event_kind::migrate) && !task_ok)) {
+        ++out_.stats.dropped_cpu_events;
+        continue;
+      }
+      event ev{e.kind, 0, static_cast<std::uint16_t>(e.cpu), 0};
+      if (e.kind == event_kind::switch_to) ev.task = e.task == 0 ? idle_task : task.sim_index;
+      if (e.kind == event_kind::migrate) ev.task = task.sim_index;
+      if (e.kind == event_kind::exit && task.kind == task_kind::tdx) {
+        ev.arg = static_cast<std::uint8_t>(e.outcome);
+      }
+      tr.events.push_back(ev);
+      out_.sources.push_back({e.line, e.origin});
+    }
+    kept_before[events_.size()] = tr.events.size();
+    for (const auto& x : expects_) {
+      if (x.cpu >= cpus) continue;
+      tr.expected.push_back({kept_before[x.after], x.cpu, x.msr, x.value});
+      out_.expected_lines.push_back(x.line);
+    }
+    for (auto& g : out_.gaps) g.event = kept_before[g.event];
+    for (auto& v : out_.value_changes) v.after = kept_before[v.after];
+  }
+
+  void render() { out_.replay = write_replay(out_.trace, import_comments{out_, opt_}); }
+};
+
+}  // namespace uret::sim::detail

@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: MIT
+// uret/sim/import/detail/parse.hpp - the text grammar of kernel trace output, for the trace
+// importer (uret/sim/import/detail/scanner.hpp).
+//
+// Three tools print tracepoints as text, each line a task, a CPU, a timestamp, an event name and
+// the event's payload:
+//
+//     ftrace / trace-cmd:  <comm>-<tid> [(<tgid>)] [<cpu>] [<flags>] <secs>.<frac>: <event>:
+//     <payload> perf script:         <comm> [<pid>/]<tid> [<cpu>] <secs>.<frac>: <system>:<event>:
+//     <payload>
+//
+// Task names may hold spaces, dashes, slashes and colons ("CPU 0/KVM", "kworker/1:0", "<...>"),
+// so a line is anchored on the first "[<digits>]" that is followed by a timestamp, and the task
+// is whatever stands before it. Payloads come in the kernel's own TP_printk form or in the form
+// of libtraceevent's plugins (trace-cmd and perf load them unless told not to); each parser
+// below accepts both. Everything here is a pure function over std::string_view: no allocation,
+// no exceptions.
+#pragma once
+
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <system_error>
+
+namespace uret::sim::detail {
+
+constexpr bool is_blank(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+constexpr bool is_lower(char c) noexcept { return c >= 'a' && c <= 'z'; }
+
+constexpr std::string_view trim_left(std::string_view s) noexcept {
+  std::size_t i = 0;
+  while (i < s.size() && is_blank(s[i])) ++i;
+  return s.substr(i);
+}
+constexpr std::string_view trim_right(std::string_view s) noexcept {
+  std::size_t n = s.size();
+  while (n > 0 && is_blank(s[n - 1])) --n;
+  return s.substr(0, n);
+}
+constexpr std::string_view trim(std::string_view s) noexcept { return trim_left(trim_right(s)); }
+
+constexpr bool starts_with(std::string_view s, std::string_view p) noexcept {
+  return s.substr(0, p.size()) == p;
+}
+
+/// `s` is one or more decimal digits; the value is stored in `out`.
+inline bool parse_dec(std::string_view s, std::uint64_t& out) noexcept {
+  if (s.empty()) return false;
+  const auto* end = s.data() + s.size();
+  auto [p, ec] = std::from_chars(s.data(), end, out, 10);
+  return ec == std::errc{} && p == end;
+}
+
+/// `s` is hexadecimal digits with an optional 0x prefix; the value is stored in `out`.
+inline bool parse_hex(std::string_view s, std::uint64_t& out) noexcept {
+  if (starts_with(s, "0x") || starts_with(s, "0X")) s.remove_prefix(2);
+  if (s.empty()) return false;
+  const auto* end = s.data() + s.size();
+  auto [p, ec] = std::from_chars(s.data(), end, out, 16);
+  return ec == std::errc{} && p == end;
+}
+
+/// The leading run of decimal digits of `s` (possibly empty).
+constexpr std::string_view leading_digits(std::string_view s) noexcept {
+  std::size_t i = 0;
+  while (i < s.size() && is_digit(s[i])) ++i;
+  return s.substr(0, i);
+}
+
+/// The decimal number that follows `key` in `s` ("dest_cpu=" in "... dest_cpu=3"), searching
+/// from the right so that a task name containing the key cannot shadow the real field.
+inline bool field_after(std::string_view s, std::string_view key, std::uint64_t& out) noexcept {
+  auto at = s.rfind(key);
+  if (at == std::string_view::npos) return false;
+  return parse_dec(leading_digits(s.substr(at + key.size())), out);
+}
+
+/// How the task column of a line was written.
+enum class line_form : std::uint8_t {
+  comm_dash_tid,   ///< ftrace and trace-cmd report: "comm-tid"
+  comm_space_tid,  ///< perf script: "comm tid" or "comm pid/tid"
+};
+
+/// The common part of one trace line.
+struct trace_line {
+  std::string_view comm;     ///< task name as printed ("<...>" when the tracer did not know it)
+  std::uint32_t tid = 0;     ///< thread id (0 is the idle task of the CPU)
+  std::uint32_t cpu = 0;     ///< CPU the event was recorded on
+  std::string_view system;   ///< "kvm" in perf's "kvm:kvm_exit"; empty where not printed
+  std::string_view event;    ///< "kvm_exit"
+  std::string_view payload;  ///< the rest of the line, trimmed
+  line_form form = line_form::comm_dash_tid;
+  bool tgid_column = false;   ///< ftrace's "(tgid)" column was present
+  bool flags_column = false;  ///< a latency-flags column ("d..2." / "....") was present
+};
+
+/// A timestamp token: "<digits>[.<digits>]:".
+constexpr bool is_timestamp(std::string_view tok) noexcept {
+  if (tok.size() < 2 || tok.back() != ':') return false;
+  tok.remove_suffix(1);
+  auto whole = leading_digits(tok);
+  if (whole.empty()) return false;
+  tok.remove_prefix(whole.size());
+  if (tok.empty()) return true;
+  if (tok.front() != '.') return false;
+  tok.remove_prefix(1);
+  return !tok.empty() && leading_digits(tok).size() == tok.size();
+}
+
+/// The latency-flags column of ftrace (4 characters, 5 since the migrate-disable column).
+constexpr bool is_flags_token(std::string_view tok) noexcept {
+  if (tok.size() < 3 || tok.size() > 6) return false;
+  for (char c : tok) {
+    if (c == ':' || c == '[' || c == ']') return false;
+  }
+  return true;
+}
+
+/// The next blank-separated token of `s` starting at `i` (after blanks); `i` moves past it.
+constexpr std::string_view next_token(std::string_view s, std::size_t& i) noexcept {
+  while (i < s.size() && is_blank(s[i])) ++i;
+  std::size_t b = i;
+  while (i < s.size() && !is_blank(s[i])) ++i;
+  return s.substr(b, i - b);
+}
+
+/// Splits the task column (everything before "[cpu]") into name and thread id.
+inline bool parse_task_column(std::string_view t, trace_line& out) noexcept {
+  t = trim_right(t);
+  if (!t.empty() && t.back() == ')') {  // ftrace's optional TGID column: "(   1234)" / "(-------)"
+    auto lp = t.rfind('(');
+    if (lp == std::string_view::npos) return false;
+    t = trim_right(t.substr(0, lp));
+    out.tgid_column = true;
+  }
+  std::size_t n = t.size();
+  while (n > 0 && is_digit(t[n - 1])) --n;
+  if (n == t.size()) return false;
+  std::uint64_t tid = 0;
+  if (!parse_dec(t.substr(n), tid) || tid > 0xffffffffu) return false;
+  out.tid = static_cast<std::uint32_t>(tid);
+  if (n == 0) return false;
+  char sep = t[n - 1];
+  if (sep == '-') {
+    out.form = line_form::comm_dash_tid;
+    out.comm = trim_left(t.substr(0, n - 1));
+    return true;
+  }
+  if (sep == '/') {  // perf's "pid/tid"
+    std::size_t m = n - 1;
+    while (m > 0 && is_digit(t[m - 1])) --m;
+    if (m == n - 1 || (m > 0 && !is_blank(t[m - 1]))) return false;
+    n = m;
+    sep = n > 0 ? t[n - 1] : ' ';
+    if (n == 0) return false;
+  }
+  if (!is_blank(sep)) return false;
+  out.form = line_form::comm_space_tid;
+  out.comm = trim(t.substr(0, n));
+  return !out.comm.empty();
+}
+
+/// Parses the common part of an event line. False for anything else (headers, comments,
+/// function-graph output, lines without a CPU column).
+inline bool parse_trace_line(std::string_view line, trace_line& out) noexcept {
+  for (std::size_t lb = line.find('['); lb != std::string_view::npos; lb = line.find('[', lb + 1)) {
+    auto cpu_digits = leading_digits(line.substr(lb + 1));
+    std::size_t rb = lb + 1 + cpu_digits.size();
+    if (cpu_digits.empty() || rb >= line.size() || line[rb] != ']') continue;
+    if (rb + 1 >= line.size() || !is_blank(line[rb + 1])) continue;
+    std::size_t i = rb + 1;
+    auto tok = next_token(line, i);
+    bool flags = false;
+    if (!is_timestamp(tok)) {
+      if (!is_flags_token(tok)) continue;
+      flags = true;
+      tok = next_token(line, i);
+      if (!is_timestamp(tok)) continue;
+    }
+    trace_line r{};
+    std::uint64_t cpu = 0;
+    if (!parse_dec(cpu_digits, cpu) || cpu > 0xffffu) return false;
+    r.cpu = static_cast<std::uint32_t>(cpu);
+    r.flags_column = flags;
+    if (!parse_task_column(line.substr(0, lb), r)) return false;
+    // The event name: up to the first ':' followed by a blank or the end of the line.
+    auto rest = trim_left(line.substr(i));
+    std::size_t colon = 0;
+    for (;; ++colon) {
+      colon = rest.find(':', colon);
+      if (colon == std::string_view::npos) return false;
+      if (colon + 1 == rest.size() || is_blank(rest[colon + 1])) break;
+    }
+    auto name = rest.substr(0, colon);
+    if (name.empty()) return false;
+    for (char c : name) {
+      if (is_blank(c)) return false;
+    }
+    if (auto sc = name.find(':'); sc != std::string_view::npos) {
+      r.system = name.substr(0, sc);
+      r.event = name.substr(sc + 1);
+    } else {
+      r.event = name;
+    }
+    r.payload = trim(rest.substr(colon + 1));
+    out = r;
+    return true;
+  }
+  return false;
+}
+
+/// A line that reports lost events on one CPU: ftrace's and trace-cmd's
+/// "CPU:3 [LOST 12 EVENTS]", trace-cmd's "CPU:3 [12 EVENTS DROPPED]", and ftrace's
+/// "##### CPU 3 buffer started ####" (the events before it on that CPU were overwritten).
+inline bool parse_lost_line(std::string_view line, std::uint32_t& cpu) noexcept {
+  line = trim(line);
+  std::uint64_t c = 0;
+  if (starts_with(line, "CPU:")) {
+    auto d = leading_digits(line.substr(4));
+    auto tail = line.substr(4 + d.size());
+    bool lost = tail.find("LOST") != std::string_view::npos ||
+                tail.find("DROPPED") != std::string_view::npos;
+    if (!lost || !parse_dec(d, c)) return false;
+  } else if (starts_with(line, "#####") && line.find("buffer started") != std::string_view::npos) {
+    auto at = line.find("CPU ");
+    if (at == std::string_view::npos || !parse_dec(leading_digits(line.substr(at + 4)), c)) {
+      return false;
+    }
+  } else {
+    return false;
+  }
+  if (c > 0xffffu) return false;
+  cpu = static_cast<std::uint32_t>(c);
+  return true;
+}
+
+// ---- payloads ------------------------------------------------------------------------------
+
+/// kvm:kvm_entry. Kernel: "vcpu 0" (before v5.7), "vcpu 0, rip 0xffffffff81000000",
+/// "vcpu 0, rip 0x...[immediate exit]" (v6.9+); plugin: "vcpu 0 rip 0x... [func+0x12]".
+struct kvm_entry_payload {
+  std::int64_t vcpu = -1;
+  bool immediate_exit = false;
+};
+
+inline bool parse_kvm_entry(std::string_view p, kvm_entry_payload& out) noexcept {
+  out = {};
+  bool any = false;
+  if (starts_with(p, "vcpu ")) {
+    std::uint64_t v = 0;
+    if (!parse_dec(leading_digits(p.substr(5)), v)) return false;
+    out.vcpu = static_cast<std::int64_t>(v);
+    any = true;
+  }
+  if (auto r = p.find("rip 0x"); r != std::string_view::npos) {
+    any = true;
+  }
+  out.immediate_exit = p.find("[immediate exit]") != std::string_view::npos;
+  return any;
+}
+
+/// kvm:kvm_exit, every historical payload:
+///   "reason EXTERNAL_INTERRUPT rip 0x... info 0 800000ec"                     (to v5.6)
+///   "vcpu 1 reason HLT rip 0x... info 0 0"                                     (v5.7 - v5.9)
+///   "vcpu 1 reason EPT_VIOLATION rip 0x... info1 0x... info2 0x... intr_info 0x... error_code
+///   0x..." "reason EPT_MISCONFIG rip 0x... [func+0x..] info 0 0"                      (plugin, no
+///   vcpu)
+/// VMX reasons are upper case, possibly followed by flags ("FAILED_VMENTRY"); SVM reasons are
+/// lower case in the kernel's form ("npf", "hlt") and "EXIT_NPF" in the plugin's.
+struct kvm_exit_payload {
+  std::int64_t vcpu = -1;
+  std::string_view reason;      ///< reason text, flags included
+  bool svm = false;             ///< the reason is one of SVM's names
+  bool failed_vmentry = false;  ///< VMX reported a failed VM entry
+};
+
+inline bool parse_kvm_exit(std::string_view p, kvm_exit_payload& out) noexcept {
+  out = {};
+  if (starts_with(p, "vcpu ")) {
+    std::uint64_t v = 0;
+    auto d = leading_digits(p.substr(5));
+    if (!parse_dec(d, v)) return false;
+    out.vcpu = static_cast<std::int64_t>(v);
+    p = trim_left(p.substr(5 + d.size()));
+  }
+  if (!starts_with(p, "reason ")) return false;
+  p.remove_prefix(7);
+  auto end = p.find(" rip ");
+  if (end == std::string_view::npos) end = p.find(" info");
+  out.reason = trim(p.substr(0, end));
+  if (out.reason.empty()) return false;
+  out.svm = is_lower(out.reason.front()) || starts_with(out.reason, "EXIT_");
+  out.failed_vmentry = out.reason.find("FAILED_VMENTRY") != std::string_view::npos;
+  return true;
+}
+
+/// kvm:kvm_userspace_exit: "reason KVM_EXIT_MMIO (6)", "reason restart (4)" (the run was
+/// interrupted by a signal: -EINTR), "reason error (14)" (any other errno), or an unnamed
+/// reason printed as a number.
+struct kvm_userspace_exit_payload {
+  std::string_view reason;
+  std::uint64_t code = 0;
+};
+
+inline bool parse_kvm_userspace_exit(std::string_view p, kvm_userspace_exit_payload& out) noexcept {
+  out = {};
+  if (!starts_with(p, "reason ")) return false;
+  p = trim(p.substr(7));
+  if (p.empty() || p.back() != ')') return false;
+  auto lp = p.rfind('(');
+  if (lp == std::string_view::npos) return false;
+  if (!parse_dec(p.substr(lp + 1, p.size() - lp - 2), out.code)) return false;
+  out.reason = trim(p.substr(0, lp));
+  return !out.reason.empty();
+}
+
+/// kvm:kvm_fpu: "load" or "unload". Sets `load`.
+inline bool parse_kvm_fpu(std::string_view p, bool& load) noexcept {
+  if (p == "load") {
+    load = true;
+    return true;
+  }
+  if (p == "unload") {
+    load = false;
+    return true;
+  }
+  return false;
+}
+
+/// sched:sched_switch. Kernel: "prev_comm=CPU 0/KVM prev_pid=4321 prev_prio=120 prev_state=S
+/// ==> next_comm=swapper/2 next_pid=0 next_prio=120"; plugin: "CPU 0/KVM:4321 [120] S ==>
+/// swapper/2:0 [120]".
+struct sched_switch_payload {
+  std::string_view prev_comm;
+  std::uint32_t prev_tid = 0;
+  std::string_view prev_state;
+  std::string_view next_comm;
+  std::uint32_t next_tid = 0;
+};
+
+/// "comm:tid" with the tid after the last ':' (names like "kworker/1:0" hold colons).
+inline bool split_comm_colon_tid(std::string_view s, std::string_view& comm,
+                                 std::uint32_t& tid) noexcept {
+  s = trim(s);
+  auto c = s.rfind(':');
+  if (c == std::string_view::npos) return false;
+  std::uint64_t v = 0;
+  if (!parse_dec(s.substr(c + 1), v) || v > 0xffffffffu) return false;
+  comm = s.substr(0, c);
+  tid = static_cast<std::uint32_t>(v);
+  return true;
+}
+
+inline bool parse_sched_switch(std::string_view p, sched_switch_payload& out) noexcept {
+  out = {};
+  auto arrow = p.find(" ==> ");
+  if (arrow == std::string_view::npos) return false;
+  auto left = p.substr(0, arrow);
+  auto right = trim(p.substr(arrow + 5));
+  std::uint64_t v = 0;
+  if (starts_with(left, "prev_comm=")) {
+    auto pp = left.rfind(" prev_pid=");
+    if (pp == std::string_view::npos || pp < 10) return false;
+    out.prev_comm = left.substr(10, pp - 10);
+    if (!parse_dec(leading_digits(left.substr(pp + 10)), v) || v > 0xffffffffu) return false;
+    out.prev_tid = static_cast<std::uint32_t>(v);
+    if (auto ps = left.rfind(" prev_state="); ps != std::string_view::npos) {
+      out.prev_state = trim(left.substr(ps + 12));
+    }
+    if (!starts_with(right, "next_comm=")) return false;
+    auto np = right.rfind(" next_pid=");
+    if (np == std::string_view::npos || np < 10) return false;
+    out.next_comm = right.substr(10, np - 10);
+    if (!parse_dec(leading_digits(right.substr(np + 10)), v) || v > 0xffffffffu) return false;
+    out.next_tid = static_cast<std::uint32_t>(v);
+    return true;
+  }
+  // Plugin form. Left: "comm:tid [prio] STATE"; right: "comm:tid [prio]".
+  left = trim(left);
+  auto sp = left.rfind(' ');
+  if (sp == std::string_view::npos) return false;
+  out.prev_state = left.substr(sp + 1);
+  left = trim_right(left.substr(0, sp));
+  if (!left.empty() && left.back() == ']') {
+    auto lb = left.rfind(" [");
+    if (lb == std::string_view::npos) return false;
+    left = left.substr(0, lb);
+  }
+  if (!split_comm_colon_tid(left, out.prev_comm, out.prev_tid)) return false;
+  if (!right.empty() && right.back() == ']') {
+    auto lb = right.rfind(" [");
+    if (lb == std::string_view::npos) return false;
+    right = right.substr(0, lb);
+  }
+  return split_comm_colon_tid(right, out.next_comm, out.next_tid);
+}
+
+/// sched:sched_migrate_task: "comm=CPU 1/KVM pid=4322 prio=120 orig_cpu=1 dest_cpu=3".
+struct sched_migrate_payload {
+  std::string_view comm;
+  std::uint32_t tid = 0;
+  std::uint32_t orig_cpu = 0;
+  std::uint32_t dest_cpu = 0;
+};
+
+inline bool parse_sched_migrate(std::string_view p, sched_migrate_payload& out) noexcept {
+  out = {};
+  if (!starts_with(p, "comm=")) return false;
+  auto pp = p.rfind(" pid=");
+  if (pp == std::string_view::npos || pp < 5) return false;
+  out.comm = p.substr(5, pp - 5);
+  std::uint64_t tid = 0, orig = 0, dest = 0;
+  if (!parse_dec(leading_digits(p.substr(pp + 5)), tid) || tid > 0xffffffffu) return false;
+  if (!field_after(p, "orig_cpu=", orig) || !field_after(p, "dest_cpu=", dest)) return false;
+  if (orig > 0xffffu || dest > 0xffffu) return false;
+  out.tid = static_cast<std::uint32_t>(tid);
+  out.orig_cpu = static_cast<std::uint32_t>(orig);
+  out.dest_cpu = static_cast<std::uint32_t>(dest);
+  return true;
+}
+
+/// msr:write_msr / msr:read_msr: "c0000082, value ffffffff81e00080", " #GP" appended when the
+/// access faulted.
+struct msr_payload {
+  std::uint32_t msr = 0;
+  std::uint64_t value = 0;
+  bool faulted = false;
+};
+
+inline bool parse_msr_access(std::string_view p, msr_payload& out) noexcept {
+  out = {};
+  auto comma = p.find(',');
+  if (comma == std::string_view::npos) return false;
+  std::uint64_t msr = 0;
+  if (!parse_hex(trim(p.substr(0, comma)), msr) || msr > 0xffffffffu) return false;
+  auto rest = trim(p.substr(comma + 1));
+  if (!starts_with(rest, "value ")) return false;
+  rest = trim(rest.substr(6));
+  if (auto gp = rest.find(" #GP"); gp != std::string_view::npos) {
+    out.faulted = true;
+    rest = trim_right(rest.substr(0, gp));
+  } else if (rest.size() >= 3 && rest.substr(rest.size() - 3) == "#GP") {
+    out.faulted = true;
+    rest = trim_right(rest.substr(0, rest.size() - 3));
+  }
+  out.msr = static_cast<std::uint32_t>(msr);
+  return parse_hex(rest, out.value);
+}
+
+/// raw_syscalls:sys_exit: "NR 16 = 0"; syscalls:sys_exit_<name>: "0x0".
+inline bool parse_sys_exit(std::string_view p) noexcept {
+  if (starts_with(p, "NR ")) return p.find(" = ") != std::string_view::npos;
+  std::uint64_t v = 0;
+  return parse_hex(p, v) || (starts_with(p, "-") && parse_hex(p.substr(1), v));
+}
+
+}  // namespace uret::sim::detail

@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MIT
+// uret/sim/import/detail/scanner.hpp - the importer's first pass: every line of the trace text
+// parsed (grammars in parse.hpp) into a compact record, each thread named once, then classified
+// as the idle task, a kernel thread, a user task or a vCPU thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "uret/sim/import/detail/parse.hpp"
+#include "uret/sim/import/detail/state.hpp"
+#include "uret/sim/import/imported_trace.hpp"
+#include "uret/sim/trace.hpp"
+
+namespace uret::sim::detail {
+
+inline constexpr std::string_view builtin_kernel_thread_prefixes[] = {
+    "kworker/",       "ksoftirqd/",    "migration/",   "rcu_",        "rcuc/",         "rcuog/",
+    "rcuop/",         "rcub/",         "kthreadd",     "cpuhp/",      "idle_inject/",  "irq/",
+    "watchdog",       "kswapd",        "kcompactd",    "khugepaged",  "kauditd",       "khungtaskd",
+    "oom_reaper",     "kblockd",       "kdevtmpfs",    "kintegrityd", "jbd2/",         "ext4-rsv",
+    "xfsaild/",       "scsi_eh_",      "nvme-",        "writeback",   "ksmd",          "kthrotld",
+    "pool_workqueue", "napi/",         "kvm-nx-lpage", "kvm-pit/",    "vhost-",        "iou-",
+    "kcryptd",        "dmcrypt_write", "kstrp",        "edac-poller", "ipv6_addrconf", "zswap",
+    "hwrng",
+};
+
+/// Pass 1 over an import_state.
+class import_scanner : protected import_state {
+ protected:
+  explicit import_scanner(const import_options& o) : import_state(o) {}
+
+  // ---- pass 1 ------------------------------------------------------------------------------
+
+  std::uint32_t task_of(std::uint32_t tid, std::string_view comm) {
+    if (tid == 0) return 0;
+    if (auto it = by_tid_.find(tid); it != by_tid_.end()) {
+      auto& t = tasks_[it->second];
+      if ((t.comm.empty() || t.comm == "<...>") && !comm.empty() && comm != "<...>") {
+        t.comm = std::string(comm);
+      }
+      return it->second;
+    }
+    const auto index = static_cast<std::uint32_t>(tasks_.size());
+    by_tid_.emplace(tid, index);
+    tasks_.push_back({});
+    tasks_.back().tid = tid;
+    tasks_.back().comm = std::string(comm);
+    return index;
+  }
+
+  void note_cpu(std::uint32_t cpu) {
+    if (cpu >= cpus_) cpus_ = cpu + 1;
+  }
+
+  void note_vcpu(std::uint32_t task, std::int64_t vcpu) {
+    if (task == 0) return;
+    tasks_[task].kvm = true;
+    if (vcpu >= 0) tasks_[task].vcpu_id = vcpu;
+  }
+
+  void unparsed(std::size_t no, std::string_view line) {
+    ++out_.stats.unparsed;
+    if (out_.stats.first_unparsed.size() < opt_.unparsed_shown) {
+      out_.stats.first_unparsed.push_back({no, std::string(line)});
+    }
+  }
+
+  void add(const record& r) {
+    note_cpu(r.cpu);
+    ++out_.stats.parsed;
+    records_.push_back(r);
+  }
+
+  void scan(std::string_view text) {
+    std::size_t no = 0;
+    std::size_t pos = 0;
+    records_.reserve(text.size() / 96 + 16);
+    while (pos < text.size()) {
+      const auto nl = text.find('\n', pos);
+      const auto end = nl == std::string_view::npos ? text.size() : nl;
+      ++no;
+      scan_line(trim_right(text.substr(pos, end - pos)), no);
+      pos = end + 1;
+    }
+    out_.stats.lines = no;
+  }
+
+  void scan_line(std::string_view line, std::size_t no) {
+    std::uint32_t lost_cpu = 0;
+    if (parse_lost_line(line, lost_cpu)) {
+      record r;
+      r.kind = line.front() == '#' ? rec::buffer_started : rec::lost_events;
+      r.cpu = lost_cpu;
+      r.line = no;
+      add(r);
+      return;
+    }
+    const auto lead = trim_left(line);
+    if (lead.empty() || lead.front() == '#') {
+      ++out_.stats.comments;
+      return;
+    }
+    trace_line tl;
+    if (!parse_trace_line(line, tl)) {
+      std::uint64_t n = 0;
+      if (starts_with(lead, "cpus=") && parse_dec(lead.substr(5), n) && n > 0 && n <= 0x10000) {
+        note_cpu(static_cast<std::uint32_t>(n - 1));  // trace-cmd report's header
+        ++out_.stats.comments;
+      } else if (starts_with(lead, "version =") ||
+                 (starts_with(lead, "CPU ") && lead.find(" is empty") != std::string_view::npos)) {
+        ++out_.stats.comments;
+      } else {
+        unparsed(no, line);
+      }
+      return;
+    }
+    ++(tl.form == line_form::comm_dash_tid ? out_.stats.dash_form_lines
+                                           : out_.stats.perf_form_lines);
+    record r;
+    r.cpu = tl.cpu;
+    r.line = no;
+    const auto ev = tl.event;
+    const auto p = tl.payload;
+    if (ev == "kvm_entry") {
+      kvm_entry_payload e;
+      if (!parse_kvm_entry(p, e)) return unparsed(no, line);
+      r.kind = rec::entry;
+      r.task = task_of(tl.tid, tl.comm);
+      note_vcpu(r.task, e.vcpu);
+    } else if (ev == "kvm_exit") {
+      kvm_exit_payload e;
+      if (!parse_kvm_exit(p, e)) return unparsed(no, line);
+      r.kind = rec::exit;
+      r.task = task_of(tl.tid, tl.comm);
+      r.flag = e.failed_vmentry;
+      note_vcpu(r.task, e.vcpu);
+      (e.svm ? tasks_[r.task].svm : tasks_[r.task].vmx) = true;
+    } else if (ev == "kvm_userspace_exit") {
+      kvm_userspace_exit_payload e;
+      if (!parse_kvm_userspace_exit(p, e)) return unparsed(no, line);
+      r.kind = rec::uexit;
+      r.task = task_of(tl.tid, tl.comm);
+      note_vcpu(r.task, -1);
+      ++userspace_exits_;
+    } else if (ev == "kvm_fpu") {
+      bool load = false;
+      if (!parse_kvm_fpu(p, load)) return unparsed(no, line);
+      r.kind = load ? rec::fpu_load : rec::fpu_unload;
+      r.task = task_of(tl.tid, tl.comm);
+      note_vcpu(r.task, -1);
+    } else if (ev == "sched_switch") {
+      sched_switch_payload sw;
+      if (!parse_sched_switch(p, sw)) return unparsed(no, line);
+      r.kind = rec::sched_switch;
+      static_cast<void>(task_of(tl.tid, tl.comm));
+      r.task = task_of(sw.prev_tid, sw.prev_comm);
+      r.task2 = task_of(sw.next_tid, sw.next_comm);
+    } else if (ev == "sched_migrate_task") {
+      sched_migrate_payload m;
+      if (!parse_sched_migrate(p, m)) return unparsed(no, line);
+      r.kind = rec::migrate;
+      r.task = task_of(tl.tid, tl.comm);
+      r.task2 = task_of(m.tid, m.comm);
+      r.aux = m.dest_cpu;
+      note_cpu(m.dest_cpu);
+    } else if (ev == "sys_exit" || starts_with(ev, "sys_exit_")) {
+      if (!parse_sys_exit(p)) return unparsed(no, line);
+      r.kind = rec::sys_exit;
+      r.task = task_of(tl.tid, tl.comm);
+      if (r.task != 0) tasks_[r.task].syscalls = true;
+    } else if (ev == "sys_enter" || starts_with(ev, "sys_enter_")) {
+      r.kind = rec::sys_enter;
+      r.task = task_of(tl.tid, tl.comm);
+      if (r.task != 0) tasks_[r.task].syscalls = true;
+    } else if (ev == "write_msr" || ev == "read_msr") {
+      msr_payload m;
+      if (!parse_msr_access(p, m)) return unparsed(no, line);
+      r.kind = ev == "write_msr" ? rec::wrmsr : rec::rdmsr;
+      r.task = task_of(tl.tid, tl.comm);
+      r.flag = m.faulted;
+      r.aux = m.msr;
+      r.value = m.value;
+    } else {
+      static_cast<void>(task_of(tl.tid, tl.comm));
+      ++out_.stats.ignored;
+      return;
+    }
+    add(r);
+  }
+
+  // ---- classification ----------------------------------------------------------------------
+
+  [[nodiscard]] bool is_kernel_thread_name(std::string_view comm) const {
+    for (auto p : builtin_kernel_thread_prefixes) {
+      if (starts_with(comm, p)) return true;
+    }
+    for (const auto& p : opt_.kernel_thread_prefixes) {
+      if (!p.empty() && starts_with(comm, p)) return true;
+    }
+    return false;
+  }
+
+  void classify() {
+    for (std::size_t i = 1; i < tasks_.size(); ++i) {
+      auto& t = tasks_[i];
+      if (t.kvm) {
+        t.r = role::vcpu;
+        t.kind = opt_.vcpu_kind && is_vcpu(*opt_.vcpu_kind)
+                     ? *opt_.vcpu_kind
+                     : ((t.svm && !t.vmx) ? task_kind::svm : task_kind::vmx);
+      } else if (t.syscalls) {
+        t.r = role::user;
+      } else {
+        t.r = is_kernel_thread_name(t.comm) ? role::kernel : role::user;
+        if (t.r == role::kernel) t.kind = task_kind::kernel;
+      }
+    }
+    cpu_.assign(cpus_, {});
+  }
+
+  [[nodiscard]] bool is_vcpu_task(std::uint32_t t) const { return tasks_[t].r == role::vcpu; }
+  [[nodiscard]] bool is_user_like(std::uint32_t t) const {
+    return tasks_[t].r == role::user || tasks_[t].r == role::vcpu;
+  }
+};
+
+}  // namespace uret::sim::detail

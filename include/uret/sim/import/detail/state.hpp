@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT
+// uret/sim/import/detail/state.hpp - the trace importer's working state. The importer is three
+// layers over this one state, one header each, each adding a pass:
+//
+//     import_state     records, tasks, per-CPU state, pending events     (this header)
+//     import_scanner   pass 1: parse every line into a record; classify   (scanner.hpp)
+//                      each thread (vCPU, user task, kernel thread)
+//     import_mapper    pass 2: a per-CPU state machine from records to    (mapper.hpp)
+//                      simulator events, gaps and ground truth
+//     trace_importer   the simulator set-up, the event list, the replay    (importer.hpp)
+//                      text
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "uret/msr.hpp"
+#include "uret/sim/import/imported_trace.hpp"
+#include "uret/sim/trace.hpp"
+
+namespace uret::sim::detail {
+
+/// Everything the importer's passes share; one object per import.
+class import_state {
+ protected:
+  explicit import_state(const import_options& o) : opt_(o) {
+    tasks_.push_back({});  // index 0: the idle task of every CPU
+    tasks_[0].r = role::idle;
+    by_tid_.emplace(0u, 0u);
+  }
+
+  enum class rec : std::uint8_t {
+    entry,
+    exit,
+    uexit,
+    fpu_load,
+    fpu_unload,
+    sched_switch,
+    sys_exit,
+    sys_enter,
+    migrate,
+    wrmsr,
+    rdmsr,
+    lost_events,
+    buffer_started
+  };
+  struct record {
+    rec kind = rec::entry;
+    bool flag = false;  // exit: failed VM entry; msr: faulted
+    std::uint32_t cpu = 0;
+    std::uint32_t task = 0;   // the line's task (sched_switch: prev)
+    std::uint32_t task2 = 0;  // sched_switch: next; migrate: the migrating task
+    std::uint32_t aux = 0;    // msr index; migrate: destination CPU
+    std::uint64_t value = 0;  // msr value
+    std::size_t line = 0;
+  };
+  enum class role : std::uint8_t { idle, kernel, user, vcpu };
+  enum class pending : std::uint8_t { none, certain, probable };
+  struct task_info {
+    std::string comm;
+    std::uint32_t tid = 0;
+    std::int64_t vcpu_id = -1;
+    bool kvm = false;       // kvm_entry / kvm_exit / kvm_userspace_exit / kvm_fpu
+    bool syscalls = false;  // syscall events: certainly a user task
+    bool svm = false;
+    bool vmx = false;
+    role r = role::user;
+    task_kind kind = task_kind::user;
+    // pass 2: the simulator's view
+    std::int64_t home = -1;        // CPU it lives on (-1: never placed)
+    std::int64_t first_cpu = -1;   // CPU it is declared on
+    std::int64_t running_on = -1;  // CPU it runs on
+    bool in_guest = false;
+    bool entered = false;
+    bool in_run = true;  // a vCPU thread inside KVM_RUN: switching to it is no return
+    pending ret = pending::none;
+    msr_values guest{};
+    slot_set guest_known = 0;
+    std::uint32_t sim_index = idle_task;
+  };
+  struct cpu_state {
+    std::uint32_t current = 0;  // the simulator's running task (0: idle)
+    bool known = false;         // the importer knows which task runs there
+    bool restore_window = false;
+    bool fresh_gap = false;  // a gap was marked and no record has been mapped since
+    std::uint32_t window_msrs = 0;
+    msr_values host{};
+    slot_set host_known = 0;
+    msr_values host_read{};
+    slot_set host_read_known = 0;
+  };
+  struct pending_event {
+    event_kind kind;
+    exit_outcome outcome;
+    event_origin origin;
+    std::uint32_t cpu;
+    std::uint32_t task;
+    std::size_t line;
+  };
+  struct pending_expect {
+    std::uint32_t cpu;
+    msr_index msr;
+    std::uint64_t value;
+    std::size_t line;
+    std::size_t after;
+  };
+
+  const import_options& opt_;
+  imported_trace out_;
+  std::vector<task_info> tasks_;
+  std::unordered_map<std::uint32_t, std::uint32_t> by_tid_;
+  std::vector<record> records_;
+  std::vector<cpu_state> cpu_;
+  std::vector<pending_event> events_;
+  std::vector<pending_expect> expects_;
+  std::uint32_t cpus_ = 1;
+  std::size_t userspace_exits_ = 0;
+};
+
+}  // namespace uret::sim::detail

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: MIT
+// uret/sim/import/import.hpp - import a real KVM host's trace (ftrace text, `trace-cmd report`,
+// `perf script`) as a simulator trace (uret/sim/trace.hpp) and its replay text
+// (`uret-replay 1`, docs/replay-format.md), and compare what KVM really wrote (msr:write_msr)
+// with what a strategy writes on the same events.
+//
+// The importer reads the text in two passes. The first parses every line (the grammars are in
+// uret/sim/import/detail/parse.hpp) into compact records and learns each thread's name and
+// role; the second runs a small per-CPU state machine over the records and emits events. The
+// mapping (docs/traces.md explains each rule):
+//
+//  - kvm_entry / kvm_exit of a thread                -> `enter` / `exit` (the thread is a vCPU);
+//  - kvm_userspace_exit of a vCPU thread, and any
+//    task's syscall return (raw_syscalls:sys_exit,
+//    syscalls:sys_exit_*)                             -> `user` (return to user mode);
+//  - sched_switch to the idle task, a kernel thread
+//    (kworker/, ksoftirqd/, ..., vhost-*, iou-*), or
+//    a vCPU thread that is inside KVM_RUN             -> `switch` only;
+//  - sched_switch to any other user task              -> `switch`, then a *probable* `user`
+//                                                        (import_options::switch_to_user_task_returns);
+//  - sched_migrate_task, or a thread seen on a new
+//    CPU                                              -> `migrate`;
+//  - lost events, a buffer that started late, or an
+//    impossible transition (a thread running on two
+//    CPUs, an entry without an exit, an event from a
+//    thread that was not running)                     -> `unknown` on that CPU (a gap);
+//  - msr:write_msr of a user-return MSR               -> `expect-wrmsr` (ground truth); the value
+//                                                        is the CPU's host value when written
+//                                                        right after a return to user mode, the
+//                                                        vCPU's guest value when written before
+//                                                        an entry.
+//
+// Nothing here throws or aborts on bad input: lines that cannot be parsed are counted and a few
+// are kept for the report. Standard library only.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "uret/sim/import/detail/importer.hpp"
+#include "uret/sim/import/detail/text.hpp"
+#include "uret/sim/import/imported_trace.hpp"
+
+namespace uret::sim {
+
+/// Imports the text of a trace (ftrace, trace-cmd report or perf script output; the forms may
+/// even be mixed) as a simulator trace and its replay text. Never fails: what cannot be parsed
+/// is counted in `stats`.
+///
+///     uret::sim::import_options o;
+///     o.source = "host.trace";
+///     uret::sim::imported_trace imp = uret::sim::import_trace(text, o);
+///     std::fputs(imp.replay.c_str(), out);                  // uret-replay 1
+///     auto r = uret::sim::run(imp.trace, uret::sim::strategy::user_return);
+[[nodiscard]] inline imported_trace import_trace(std::string_view text,
+                                                 const import_options& options = {}) {
+  return detail::trace_importer(options).import_text(text);
+}
+
+/// The import summary `uret-sim import` and `uret-bench --trace` print (on stderr): one line of
+/// counts, then each kept unparsed line with its number.
+///
+///     uret-sim import: host.trace: 86 lines, 70 parsed, 4 ignored, 0 unparsed; 38 events on 4
+///     CPUs, 4 tasks, 0 gaps, 18 expect-wrmsr
+[[nodiscard]] inline std::string format_import_summary(const imported_trace& imp,
+                                                       std::string_view source) {
+  using detail::cat, detail::dec;
+  const auto& st = imp.stats;
+  std::string o = cat({"uret-sim import: ",
+                       source,
+                       ": ",
+                       dec(st.lines),
+                       " lines, ",
+                       dec(st.parsed),
+                       " parsed, ",
+                       dec(st.ignored),
+                       " ignored, ",
+                       dec(st.unparsed),
+                       " unparsed; ",
+                       dec(st.events),
+                       " events on ",
+                       dec(imp.trace.setup.cpus),
+                       " CPUs, ",
+                       dec(imp.trace.setup.tasks.size()),
+                       " tasks, ",
+                       dec(st.gaps),
+                       " gaps, ",
+                       dec(imp.trace.expected.size()),
+                       " expect-wrmsr\n"});
+  for (const auto& u : st.first_unparsed) {
+    cat(o, {"  unparsed line ", dec(u.line), ": ", u.text, "\n"});
+  }
+  if (st.unparsed > st.first_unparsed.size()) {
+    cat(o, {"  ... and ", dec(st.unparsed - st.first_unparsed.size()), " more unparsed lines\n"});
+  }
+  return o;
+}
+
+}  // namespace uret::sim
