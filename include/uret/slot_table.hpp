@@ -225,7 +225,8 @@ class slot_table {
       const result<std::uint64_t> v = backend_.read(cpu, msrs_[i]);
       if (!v) [[unlikely]]
         return v.error();
-      r.values[i] = {v.value_or(0), v.value_or(0)};
+      r.host[i] = v.value_or(0);
+      r.curr[i] = v.value_or(0);
     }
     r.dirty = 0;
     r.unknown = 0;
@@ -277,7 +278,7 @@ class slot_table {
     per_cpu& r = *cpu.r_;
     if (!r.ready) [[unlikely]]
       return cache_unready(r, cpu.cpu_, slot.index_, value);
-    r.values[slot.index_].curr = value;
+    r.curr[slot.index_] = value;
     r.dirty = static_cast<mask_t>(r.dirty | slot.bit_);
     r.unknown = static_cast<mask_t>(r.unknown & slot.not_bit_);
     return {};
@@ -333,7 +334,7 @@ class slot_table {
     const per_cpu& r = cpu_[cpu.value];
     if (!captured(r, slot)) return slot_error(r, slot);
     if ((r.unknown >> slot) & 1U) return errc::value_unknown;
-    return r.values[slot].curr;
+    return r.curr[slot];
   }
 
   /// The value restored before user mode on `cpu`.
@@ -342,7 +343,7 @@ class slot_table {
     if (!valid(cpu)) return errc::cpu_out_of_range;
     const per_cpu& r = cpu_[cpu.value];
     if (!captured(r, slot)) return slot_error(r, slot);
-    return r.values[slot].host;
+    return r.host[slot];
   }
 
   /// True when `cpu`'s restore is registered (msrs->registered). False out of range.
@@ -417,17 +418,16 @@ class slot_table {
   static constexpr std::size_t per_cpu_bytes() noexcept { return sizeof(per_cpu); }
 
  private:
-  struct value_pair {
-    std::uint64_t host;
-    std::uint64_t curr;
-  };
   // Field order keeps 16 slots in five cache lines (320 bytes) with the default chain.
   // `dirty`: slots touched since the last restore (a superset of those the restore writes:
   // it writes a dirty slot whose value is unknown or differs from host). `unknown` is a
   // subset of `dirty` while online, and all ones while offline. dirty != 0 implies the node is
   // registered (I1).
+  // `host` and `curr` are two arrays (the kernel keeps {host, curr} pairs), so that a slot
+  // number indexes both with a scaled address and no multiply.
   struct alignas(64) per_cpu {
-    value_pair values[Slots]{};
+    std::uint64_t host[Slots]{};  // what the restore writes back
+    std::uint64_t curr[Slots]{};  // what the hardware holds, unless the slot is unknown
     node_type node{};
     mask_t dirty = 0;
     mask_t unknown = static_cast<mask_t>(~mask_t{0});
@@ -457,7 +457,7 @@ class slot_table {
     return n >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1;
   }
   [[nodiscard]] static bool must_restore(const per_cpu& r, unsigned slot) noexcept {
-    return (r.unknown & bit_of(slot)) != 0 || r.values[slot].host != r.values[slot].curr;
+    return (r.unknown & bit_of(slot)) != 0 || r.host[slot] != r.curr[slot];
   }
 
   errc slot_error(const per_cpu& r, unsigned slot) const noexcept {
@@ -486,9 +486,8 @@ class slot_table {
   template <bool Count>
   result<void> set_in(per_cpu& r, cpu_id cpu, unsigned slot, mask_t bit, std::uint64_t value,
                       std::uint64_t mask) noexcept {
-    value_pair& v = r.values[slot];
-    value = (value & mask) | (v.host & ~mask);
-    if (value == v.curr && (r.unknown & bit) == 0) [[likely]] {
+    value = (value & mask) | (r.host[slot] & ~mask);
+    if (value == r.curr[slot] && (r.unknown & bit) == 0) [[likely]] {
       if constexpr (Count) {
         if (counting_) ++r.stats.skipped;
       }
@@ -517,7 +516,7 @@ class slot_table {
     }
     if (answer == 0) [[unlikely]]
       return errc::interrupted;
-    r.values[slot].curr = value;
+    r.curr[slot] = value;
     r.unknown = static_cast<mask_t>(r.unknown & ~bit);
     r.dirty = static_cast<mask_t>(r.dirty | bit);
     if (!r.ready) [[unlikely]]
@@ -532,12 +531,11 @@ class slot_table {
     if (r.node.registered()) return {};  // online == false: a drop ran inside the write window
     const result<void> g = register_slow(r, cpu);
     if (g) return g;
-    value_pair& v = r.values[slot];
     const mask_t bit = bit_of(slot);
     // If this write fails too, the cache still tells the truth (the guest value) and the next
     // operation that registers the restore will cover it.
-    if (backend_.write(cpu, msrs_[slot], v.host)) {
-      v.curr = v.host;
+    if (backend_.write(cpu, msrs_[slot], r.host[slot])) {
+      r.curr[slot] = r.host[slot];
       r.dirty = static_cast<mask_t>(r.dirty & ~bit);
     }
     return g;
@@ -553,7 +551,7 @@ class slot_table {
     if (const result<void> g = ensure_registered(r, cpu); !g) [[unlikely]]
       return g;
     const mask_t bit = bit_of(slot);
-    r.values[slot].curr = value;
+    r.curr[slot] = value;
     r.unknown = static_cast<mask_t>(r.unknown & ~bit);
     r.dirty = static_cast<mask_t>(r.dirty | bit);
     return {};
@@ -561,7 +559,7 @@ class slot_table {
 
   result<void> clobber(per_cpu& r, cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
     const mask_t bit = bit_of(slot);
-    if (r.values[slot].curr == value && (r.unknown & bit) == 0) return {};
+    if (r.curr[slot] == value && (r.unknown & bit) == 0) return {};
     if (!r.online) [[unlikely]]
       return errc::cpu_offline;
     return mark_unknown(r, cpu, bit);
@@ -579,36 +577,48 @@ class slot_table {
     if (r.node.registered()) unregister(r);
     if (r.writing != 0) [[unlikely]]
       answer_writer(r);
+    return counting_ ? walk<true>(r, cpu) : walk<false>(r, cpu);
+  }
+
+  // The restore's walk. Only the dirty slots are visited (the kernel compares every slot); a
+  // write's result is checked with a branch predicted not taken, and failures go into one
+  // mask settled after the walk.
+  template <bool Count>
+  result<void> walk(per_cpu& r, cpu_id cpu) noexcept {
+    const std::uint64_t todo_at_start = r.dirty;
+    const std::uint64_t unknown = r.unknown;
+    std::uint64_t failed = 0;
     result<void> first_error;
-    // The walk works on a 32- or 64-bit copy of the mask, so that no step narrows it.
-    using walk_t = std::conditional_t<(Slots <= 32), std::uint32_t, std::uint64_t>;
-    const walk_t todo_at_start = r.dirty;
-    walk_t failed = 0;
-    walk_t skipped = 0;
+    std::uint64_t written = 0;
     Backend& backend = backend_;  // locals: the writes cannot change them
-    const walk_t unknown = r.unknown;
-    for (walk_t todo = todo_at_start; todo != 0; todo &= todo - 1) {
-      const auto slot = static_cast<unsigned>(std::countr_zero(todo));
-      value_pair& v = r.values[slot];
-      if (v.host == v.curr && (unknown & (walk_t{1} << slot)) == 0) {
-        skipped |= walk_t{1} << slot;
+    for (std::uint64_t todo = todo_at_start; todo != 0; todo &= todo - 1) {
+      const auto slot = static_cast<std::size_t>(std::countr_zero(todo));
+      const std::uint64_t host = r.host[slot];
+      if (host == r.curr[slot] && ((unknown >> slot) & 1U) == 0) continue;
+      if (const result<void> w = backend.write(cpu, msrs_[slot], host); !w) [[unlikely]] {
+        if (failed == 0) first_error = w;
+        failed |= std::uint64_t{1} << slot;
         continue;
       }
-      const result<void> w = backend.write(cpu, msrs_[slot], v.host);
-      if (!w) [[unlikely]] {
-        if (first_error) first_error = w;
-        failed |= walk_t{1} << slot;
-        continue;
-      }
-      v.curr = v.host;
+      r.curr[slot] = host;
+      if constexpr (Count) ++written;
     }
     // Only a nested drop() can run inside the loop (from a write), and it finds nothing
     // registered, so the masks can be settled once, after the walk.
-    if (counting_) r.stats.writes += detail::count_bits(todo_at_start & ~(failed | skipped));
+    if constexpr (Count) r.stats.writes += written;
     const auto settled = static_cast<mask_t>(todo_at_start & ~failed);
     r.unknown = static_cast<mask_t>(r.unknown & ~settled);
     r.dirty = static_cast<mask_t>(r.dirty & ~settled);
-    if (r.dirty != 0) [[unlikely]] {
+    if (failed != 0) [[unlikely]]
+      return restore_failed(r, cpu, first_error);
+    return {};
+  }
+
+  // Some restore writes failed: their slots stay dirty with the value the hardware holds, and
+  // the restore is registered again (I1). Returns the first failure.
+  [[gnu::noinline]] result<void> restore_failed(per_cpu& r, cpu_id cpu,
+                                                result<void> first_error) noexcept {
+    if (r.dirty != 0) {
       if (const result<void> g = ensure_registered(r, cpu); !g && first_error) first_error = g;
     }
     return first_error;
