@@ -97,6 +97,9 @@ class slot_table {
   using mask_t = detail::slot_mask_t<Slots>;
   using node_type = typename Chain::node_type;
   struct per_cpu;
+  // per_cpu::gate: k_ready, and in k_writing 1 + the slot set() is writing.
+  static constexpr std::uint16_t k_ready = 0x100;
+  static constexpr std::uint16_t k_writing = 0xff;
 
  public:
   using backend_type = Backend;
@@ -129,8 +132,12 @@ class slot_table {
     friend class result<slot_handle>;
     constexpr slot_handle() noexcept = default;
     constexpr explicit slot_handle(unsigned i) noexcept
-        : index_(i), bit_(bit_of(i)), not_bit_(static_cast<mask_t>(~bit_of(i))) {}
+        : index_(i),
+          token_(static_cast<std::uint16_t>(k_ready | (i + 1))),
+          bit_(bit_of(i)),
+          not_bit_(static_cast<mask_t>(~bit_of(i))) {}
     unsigned index_ = 0;
+    std::uint16_t token_ = 0;  // what set() puts in the record's `gate` while it writes
     mask_t bit_ = 0;
     mask_t not_bit_ = 0;
   };
@@ -250,13 +257,13 @@ class slot_table {
     per_cpu& r = cpu_[cpu.value];
     if (!captured(r, slot)) [[unlikely]]
       return slot_error(r, slot);
-    return set_in<true>(r, cpu, slot, bit_of(slot), value, mask);
+    return set_in<true>(r, cpu, slot_handle{slot}, value, mask);
   }
   /// set() through handles. Errors: cpu_offline (the CPU was dropped since), the chain's
   /// registration error, the backend's write error, interrupted.
-  result<void> set(cpu_handle cpu, slot_handle slot, std::uint64_t value,
+  result<void> set(cpu_handle cpu, const slot_handle& slot, std::uint64_t value,
                    std::uint64_t mask = ~std::uint64_t{0}) noexcept {
-    return set_in<false>(*cpu.r_, cpu.cpu_, slot.index_, slot.bit_, value, mask);
+    return set_in<false>(*cpu.r_, cpu.cpu_, slot, value, mask);
   }
 
   /// "Set cached without write" (kvm_user_return_msr_update_cache(), v6.16): record that the
@@ -276,7 +283,7 @@ class slot_table {
   /// update_cache() through handles. Errors: cpu_offline, the chain's registration error.
   result<void> update_cache(cpu_handle cpu, slot_handle slot, std::uint64_t value) noexcept {
     per_cpu& r = *cpu.r_;
-    if (!r.ready) [[unlikely]]
+    if ((r.gate & k_ready) == 0) [[unlikely]]
       return cache_unready(r, cpu.cpu_, slot.index_, value);
     r.curr[slot.index_] = value;
     r.dirty = static_cast<mask_t>(r.dirty | slot.bit_);
@@ -408,7 +415,7 @@ class slot_table {
     }
     r.nr_slots = 0;
     r.online = false;
-    r.ready = false;
+    r.gate = static_cast<std::uint16_t>(r.gate & k_writing);
     r.dirty = 0;
     r.unknown = static_cast<mask_t>(~mask_t{0});  // stale handles miss the set() fast path
     return {};
@@ -432,10 +439,11 @@ class slot_table {
     mask_t dirty = 0;
     mask_t unknown = static_cast<mask_t>(~mask_t{0});
     std::uint8_t nr_slots = 0;  // slots captured by cpu_online(); 0 while offline
-    bool online : 1 = false;
-    bool ready : 1 = false;  // online, and the node registered (by this table)
-    mask_t writing = 0;      // the bit of the slot set() is writing; a restore clears it if it
-                             // writes that slot
+    bool online = false;
+    // k_ready: online, and the node registered (by this table). Low byte: 1 + the slot set()
+    // is writing, 0 when none; a restore that writes that slot clears it. One word, so that
+    // set() learns with one compare after its write whether a restore ran in the window.
+    std::uint16_t gate = 0;
     slot_stats stats{};
   };
 
@@ -475,51 +483,94 @@ class slot_table {
   }
   [[gnu::noinline]] result<void> register_slow(per_cpu& r, cpu_id cpu) noexcept {
     const result<void> g = chain_.register_notifier(cpu, r.node);
-    r.ready = g.has_value() && r.online;
+    r.gate = static_cast<std::uint16_t>((r.gate & k_writing) |
+                                        (g.has_value() && r.online ? k_ready : 0U));
     return g;
   }
   void unregister(per_cpu& r) noexcept {
-    r.ready = false;
+    r.gate = static_cast<std::uint16_t>(r.gate & k_writing);
     static_cast<void>(chain_.unregister(r.node));
   }
 
   template <bool Count>
-  result<void> set_in(per_cpu& r, cpu_id cpu, unsigned slot, mask_t bit, std::uint64_t value,
+  result<void> set_in(per_cpu& r, cpu_id cpu, const slot_handle& s, std::uint64_t value,
                       std::uint64_t mask) noexcept {
-    value = (value & mask) | (r.host[slot] & ~mask);
-    if (value == r.curr[slot] && (r.unknown & bit) == 0) [[likely]] {
+    value = (value & mask) | (r.host[s.index_] & ~mask);
+    if (value == r.curr[s.index_] && (r.unknown & s.bit_) == 0) [[likely]] {
       if constexpr (Count) {
         if (counting_) ++r.stats.skipped;
       }
       return {};
     }
-    return write_and_cache<Count>(r, cpu, slot, bit, value);
+    return write_and_cache<Count>(r, cpu, s, value);
   }
 
   // set()'s write path (the kernel's order: write, then cache, then register). A restore can
-  // run inside the write window (a virtualization disable from interrupt context); the slot
-  // being written is announced in `writing`, and such a restore clears it if it wrote `host`
-  // over our value (see answer_writer()).
+  // run inside the write window (a virtualization disable from interrupt context): it clears
+  // k_ready (it unregisters), and clears the writing byte if it wrote `host` over our value
+  // (see answer_writer()). On the path where the restore is registered and the CPU online,
+  // one compare of `gate` after the write tells whether anything ran.
   template <bool Count>
-  [[gnu::noinline]] result<void> write_and_cache(per_cpu& r, cpu_id cpu, unsigned slot, mask_t bit,
+  result<void> write_and_cache(per_cpu& r, cpu_id cpu, const slot_handle& s,
                                                  std::uint64_t value) noexcept {
-    if (!r.ready && !r.online) [[unlikely]]
-      return errc::cpu_offline;  // a handle kept across drop()
-    r.writing = bit;
+    const unsigned slot = s.index_;
+    if (r.gate != k_ready) [[unlikely]]
+      return write_unready<Count>(r, cpu, slot, s.bit_, value);
+    const std::uint16_t token = s.token_;
+    r.gate = token;
     const result<void> w = backend_.write(cpu, msrs_[slot], value);
-    const mask_t answer = r.writing;
-    r.writing = 0;
+    if (r.gate != token) [[unlikely]]
+      return write_interrupted<Count>(r, cpu, slot, s.bit_, value, w);
+    r.gate = k_ready;
     if (!w) [[unlikely]]
       return w;
     if constexpr (Count) {
       if (counting_) ++r.stats.writes;
     }
-    if (answer == 0) [[unlikely]]
+    r.curr[slot] = value;
+    r.unknown = static_cast<mask_t>(r.unknown & s.not_bit_);
+    r.dirty = static_cast<mask_t>(r.dirty | s.bit_);
+    return {};
+  }
+
+  // A restore ran inside the window of a write started while ready.
+  template <bool Count>
+  [[gnu::noinline]] result<void> write_interrupted(per_cpu& r, cpu_id cpu, unsigned slot,
+                                                   mask_t bit, std::uint64_t value,
+                                                   result<void> w) noexcept {
+    const bool answered = (r.gate & k_writing) == 0;  // it wrote host after our value
+    r.gate = static_cast<std::uint16_t>(r.gate & k_ready);
+    return after_write<Count>(r, cpu, slot, bit, value, w, answered);
+  }
+
+  // The write path when the restore is not registered or the CPU is offline (the first write
+  // after a restore, or a handle kept across drop()).
+  template <bool Count>
+  [[gnu::noinline]] result<void> write_unready(per_cpu& r, cpu_id cpu, unsigned slot, mask_t bit,
+                                               std::uint64_t value) noexcept {
+    if (!r.online) [[unlikely]]
+      return errc::cpu_offline;  // a handle kept across drop()
+    r.gate = static_cast<std::uint16_t>((r.gate & k_ready) | (slot + 1));
+    const result<void> w = backend_.write(cpu, msrs_[slot], value);
+    const bool answered = (r.gate & k_writing) == 0;
+    r.gate = static_cast<std::uint16_t>(r.gate & k_ready);
+    return after_write<Count>(r, cpu, slot, bit, value, w, answered);
+  }
+
+  template <bool Count>
+  result<void> after_write(per_cpu& r, cpu_id cpu, unsigned slot, mask_t bit, std::uint64_t value,
+                           result<void> w, bool answered) noexcept {
+    if (!w) [[unlikely]]
+      return w;
+    if constexpr (Count) {
+      if (counting_) ++r.stats.writes;
+    }
+    if (answered) [[unlikely]]
       return errc::interrupted;
     r.curr[slot] = value;
     r.unknown = static_cast<mask_t>(r.unknown & ~bit);
     r.dirty = static_cast<mask_t>(r.dirty | bit);
-    if (!r.ready) [[unlikely]]
+    if ((r.gate & k_ready) == 0) [[unlikely]]
       return register_after_write(r, cpu, slot);
     return {};
   }
@@ -575,7 +626,7 @@ class slot_table {
 
   result<void> restore(per_cpu& r, cpu_id cpu) noexcept {
     if (r.node.registered()) unregister(r);
-    if (r.writing != 0) [[unlikely]]
+    if ((r.gate & k_writing) != 0) [[unlikely]]
       answer_writer(r);
     return counting_ ? walk<true>(r, cpu) : walk<false>(r, cpu);
   }
@@ -627,8 +678,9 @@ class slot_table {
   // A restore inside set()'s write window: if it is about to write the slot being written,
   // it clears `writing` to tell set() that `host` went in after set()'s value.
   [[gnu::noinline]] static void answer_writer(per_cpu& r) noexcept {
-    const auto slot = static_cast<unsigned>(std::countr_zero(r.writing));
-    if ((r.dirty & r.writing) != 0 && must_restore(r, slot)) r.writing = 0;
+    const auto slot = static_cast<unsigned>((r.gate & k_writing) - 1);
+    if ((r.dirty & bit_of(slot)) != 0 && must_restore(r, slot))
+      r.gate = static_cast<std::uint16_t>(r.gate & k_ready);
   }
 
   static void notifier_callback(node_type& n, cpu_id cpu) noexcept {
