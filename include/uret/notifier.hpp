@@ -159,6 +159,19 @@ class notifier_chain {
     return {};
   }
 
+  /// unregister() for a node the caller knows is on one of this chain's lists (a slot table
+  /// taking its own node off: it registers that node on this chain only), without the
+  /// ownership check. Only the link that registered() reads is cleared; the others are
+  /// rewritten by the next registration.
+  void unlink(user_return_notifier& n) noexcept {
+    detail::notifier_head& h = *n.head_;
+    if (h.cursor == &n) [[unlikely]]
+      h.cursor = n.next_;  // a fire in progress would visit n next
+    *n.pprev_ = n.next_;
+    if (n.next_ != nullptr) n.next_->pprev_ = n.pprev_;
+    n.pprev_ = nullptr;
+  }
+
   /// `cpu` returns to user mode: call every registered notifier (fire_user_return_notifiers()).
   /// Errors: cpu_out_of_range, busy (fire of the same CPU from inside a callback).
   result<void> fire(cpu_id cpu) noexcept {

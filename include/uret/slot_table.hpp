@@ -489,7 +489,11 @@ class slot_table {
   }
   void unregister(per_cpu& r) noexcept {
     r.gate = static_cast<std::uint16_t>(r.gate & k_writing);
-    static_cast<void>(chain_.unregister(r.node));
+    if constexpr (requires { chain_.unlink(r.node); }) {
+      chain_.unlink(r.node);  // the node is ours, registered on chain_ only: no ownership check
+    } else {
+      static_cast<void>(chain_.unregister(r.node));
+    }
   }
 
   template <bool Count>
@@ -619,6 +623,12 @@ class slot_table {
   result<void> mark_unknown(per_cpu& r, cpu_id cpu, mask_t bits) noexcept {
     if (const result<void> g = ensure_registered(r, cpu); !g) [[unlikely]]
       return g;
+    // While a slot is unknown its `curr` means nothing; it is made to differ from `host`, so
+    // that the restore's one comparison writes the slot without looking at `unknown`.
+    for (mask_t todo = bits; todo != 0; todo = static_cast<mask_t>(todo & (todo - 1))) {
+      const auto slot = static_cast<unsigned>(std::countr_zero(todo));
+      r.curr[slot] = ~r.host[slot];
+    }
     r.unknown = static_cast<mask_t>(r.unknown | bits);
     r.dirty = static_cast<mask_t>(r.dirty | bits);
     return {};
@@ -631,13 +641,13 @@ class slot_table {
     return counting_ ? walk<true>(r, cpu) : walk<false>(r, cpu);
   }
 
-  // The restore's walk. Only the dirty slots are visited (the kernel compares every slot); a
-  // write's result is checked with a branch predicted not taken, and failures go into one
-  // mask settled after the walk.
+  // The restore's walk. Only the dirty slots are visited (the kernel compares every slot),
+  // with one comparison each (an unknown slot's `curr` differs from `host`, see
+  // mark_unknown()); a write's result is checked with a branch predicted not taken, and the
+  // failures are settled out of line.
   template <bool Count>
   result<void> walk(per_cpu& r, cpu_id cpu) noexcept {
     const std::uint64_t todo_at_start = r.dirty;
-    const std::uint64_t unknown = r.unknown;
     std::uint64_t failed = 0;
     result<void> first_error;
     std::uint64_t written = 0;
@@ -645,7 +655,7 @@ class slot_table {
     for (std::uint64_t todo = todo_at_start; todo != 0; todo &= todo - 1) {
       const auto slot = static_cast<std::size_t>(std::countr_zero(todo));
       const std::uint64_t host = r.host[slot];
-      if (host == r.curr[slot] && ((unknown >> slot) & 1U) == 0) continue;
+      if (host == r.curr[slot]) continue;
       if (const result<void> w = backend.write(cpu, msrs_[slot], host); !w) [[unlikely]] {
         if (failed == 0) first_error = w;
         failed |= std::uint64_t{1} << slot;
@@ -654,21 +664,23 @@ class slot_table {
       r.curr[slot] = host;
       if constexpr (Count) ++written;
     }
+    if constexpr (Count) r.stats.writes += written;
+    if (failed != 0) [[unlikely]]
+      return restore_failed(r, cpu, static_cast<mask_t>(todo_at_start & ~failed), first_error);
     // Only a nested drop() can run inside the loop (from a write), and it finds nothing
     // registered, so the masks can be settled once, after the walk.
-    if constexpr (Count) r.stats.writes += written;
-    const auto settled = static_cast<mask_t>(todo_at_start & ~failed);
-    r.unknown = static_cast<mask_t>(r.unknown & ~settled);
-    r.dirty = static_cast<mask_t>(r.dirty & ~settled);
-    if (failed != 0) [[unlikely]]
-      return restore_failed(r, cpu, first_error);
+    const auto settled = static_cast<mask_t>(~todo_at_start);
+    r.unknown = static_cast<mask_t>(r.unknown & settled);
+    r.dirty = static_cast<mask_t>(r.dirty & settled);
     return {};
   }
 
   // Some restore writes failed: their slots stay dirty with the value the hardware holds, and
   // the restore is registered again (I1). Returns the first failure.
-  [[gnu::noinline]] result<void> restore_failed(per_cpu& r, cpu_id cpu,
+  [[gnu::noinline]] result<void> restore_failed(per_cpu& r, cpu_id cpu, mask_t settled,
                                                 result<void> first_error) noexcept {
+    r.unknown = static_cast<mask_t>(r.unknown & ~settled);
+    r.dirty = static_cast<mask_t>(r.dirty & ~settled);
     if (r.dirty != 0) {
       if (const result<void> g = ensure_registered(r, cpu); !g && first_error) first_error = g;
     }
