@@ -643,30 +643,24 @@ class slot_table {
 
   // The restore's walk. Only the dirty slots are visited (the kernel compares every slot),
   // with one comparison each (an unknown slot's `curr` differs from `host`, see
-  // mark_unknown()); a write's result is checked with a branch predicted not taken, and the
-  // failures are settled out of line.
+  // mark_unknown()). A write's result is checked with a branch predicted not taken; the first
+  // failure hands the rest of the walk to walk_failed(), so that this loop keeps no failure
+  // state.
   template <bool Count>
   result<void> walk(per_cpu& r, cpu_id cpu) noexcept {
     const std::uint64_t todo_at_start = r.dirty;
-    std::uint64_t failed = 0;
-    result<void> first_error;
     std::uint64_t written = 0;
     Backend& backend = backend_;  // locals: the writes cannot change them
     for (std::uint64_t todo = todo_at_start; todo != 0; todo &= todo - 1) {
       const auto slot = static_cast<std::size_t>(std::countr_zero(todo));
       const std::uint64_t host = r.host[slot];
       if (host == r.curr[slot]) continue;
-      if (const result<void> w = backend.write(cpu, msrs_[slot], host); !w) [[unlikely]] {
-        if (failed == 0) first_error = w;
-        failed |= std::uint64_t{1} << slot;
-        continue;
-      }
+      if (const result<void> w = backend.write(cpu, msrs_[slot], host); !w) [[unlikely]]
+        return walk_failed<Count>(r, cpu, todo_at_start, todo, written, w);
       r.curr[slot] = host;
       if constexpr (Count) ++written;
     }
     if constexpr (Count) r.stats.writes += written;
-    if (failed != 0) [[unlikely]]
-      return restore_failed(r, cpu, static_cast<mask_t>(todo_at_start & ~failed), first_error);
     // Only a nested drop() can run inside the loop (from a write), and it finds nothing
     // registered, so the masks can be settled once, after the walk.
     const auto settled = static_cast<mask_t>(~todo_at_start);
@@ -675,10 +669,27 @@ class slot_table {
     return {};
   }
 
-  // Some restore writes failed: their slots stay dirty with the value the hardware holds, and
-  // the restore is registered again (I1). Returns the first failure.
-  [[gnu::noinline]] result<void> restore_failed(per_cpu& r, cpu_id cpu, mask_t settled,
-                                                result<void> first_error) noexcept {
+  // The rest of a walk whose write of the lowest slot in `todo` failed with `first_error`:
+  // the failed slots stay dirty with the value the hardware holds, and the restore is
+  // registered again (I1). Returns the first failure.
+  template <bool Count>
+  [[gnu::noinline]] result<void> walk_failed(per_cpu& r, cpu_id cpu, std::uint64_t todo_at_start,
+                                             std::uint64_t todo, std::uint64_t written,
+                                             result<void> first_error) noexcept {
+    std::uint64_t failed = todo & (~todo + 1);  // the lowest bit: the slot that failed
+    for (todo &= todo - 1; todo != 0; todo &= todo - 1) {
+      const auto slot = static_cast<std::size_t>(std::countr_zero(todo));
+      const std::uint64_t host = r.host[slot];
+      if (host == r.curr[slot]) continue;
+      if (!backend_.write(cpu, msrs_[slot], host)) {
+        failed |= std::uint64_t{1} << slot;
+        continue;
+      }
+      r.curr[slot] = host;
+      if constexpr (Count) ++written;
+    }
+    if constexpr (Count) r.stats.writes += written;
+    const auto settled = static_cast<mask_t>(todo_at_start & ~failed);
     r.unknown = static_cast<mask_t>(r.unknown & ~settled);
     r.dirty = static_cast<mask_t>(r.dirty & ~settled);
     if (r.dirty != 0) {
