@@ -638,7 +638,12 @@ class slot_table {
     if (r.node.registered()) unregister(r);
     if ((r.gate & k_writing) != 0) [[unlikely]]
       answer_writer(r);
-    return counting_ ? walk<true>(r, cpu) : walk<false>(r, cpu);
+    if (counting_) return walk_counting(r, cpu);
+    return walk<false>(r, cpu);
+  }
+  // The walk that keeps the counters, out of line: counters cost nothing when not wanted.
+  [[gnu::noinline]] result<void> walk_counting(per_cpu& r, cpu_id cpu) noexcept {
+    return walk<true>(r, cpu);
   }
 
   // The restore's walk. Only the dirty slots are visited (the kernel compares every slot),
