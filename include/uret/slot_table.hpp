@@ -302,7 +302,7 @@ class slot_table {
     per_cpu& r = cpu_[cpu.value];
     if (!captured(r, slot)) [[unlikely]]
       return slot_error(r, slot);
-    return mark_unknown(r, cpu, bit_of(slot));
+    return mark_slot_unknown(r, cpu, slot);
   }
 
   /// invalidate() for every slot of `cpu`.
@@ -617,7 +617,17 @@ class slot_table {
     if (r.curr[slot] == value && (r.unknown & bit) == 0) return {};
     if (!r.online) [[unlikely]]
       return errc::cpu_offline;
-    return mark_unknown(r, cpu, bit);
+    return mark_slot_unknown(r, cpu, slot);
+  }
+
+  // One slot: no walk over a mask.
+  result<void> mark_slot_unknown(per_cpu& r, cpu_id cpu, unsigned slot) noexcept {
+    if (const result<void> g = ensure_registered(r, cpu); !g) [[unlikely]]
+      return g;
+    r.curr[slot] = ~r.host[slot];  // see below
+    r.unknown = static_cast<mask_t>(r.unknown | bit_of(slot));
+    r.dirty = static_cast<mask_t>(r.dirty | bit_of(slot));
+    return {};
   }
 
   result<void> mark_unknown(per_cpu& r, cpu_id cpu, mask_t bits) noexcept {
