@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
-// benchmarks/micro_bench.cpp - wall-clock micro-benchmarks of the slot table's hot paths over
-// uret::mock_msr (write log off), each beside the same operation in the plain-C reference of
-// the kernel's functions (benchmarks/reference/). Instruction counts, which do not depend on
-// the machine's load, come from benchmarks/reference/callgrind.sh; these timings are for
-// orders of magnitude on the machine at hand.
+// benchmarks/micro_bench.cpp - wall-clock micro-benchmarks of the slot table's hot paths
+// (checked operations), each beside the same operation in the plain-C reference of the
+// kernel's functions (benchmarks/reference/), both over the register file of regfile.h.
+// Instruction counts, which do not depend on the machine's load, come from
+// benchmarks/reference/callgrind.sh; these timings are for orders of magnitude on the machine
+// at hand.
 //
 //   uret-micro-bench [--benchmark_filter=REGEX] [--benchmark_repetitions=N] ...
 //

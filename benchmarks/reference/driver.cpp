@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 // benchmarks/reference/driver.cpp - runs the same operation sequence through the C reference
-// (user_return.c over mock_msr.h) and through uret::slot_table over uret::mock_msr.
+// (user_return.c) and through uret::slot_table, both over the register file of regfile.h.
+// The uret side comes twice: `uret` uses the handle operations (cpu_handle, slot_handle, checks
+// made once when the handles were obtained), `checked` the operations that take a cpu_id and a
+// slot number and check them on every call.
 //
 //   uret-ref-driver list                    the operations, one per line
-//   uret-ref-driver run c|uret OP [N]       N repetitions of OP (default 1000), for callgrind
+//   uret-ref-driver run c|uret|checked OP [N]  N repetitions of OP (default 1000), for callgrind
 //   uret-ref-driver verify [N] [SEED]       N random operations through both; compare results,
 //                                           cached values, registration, hardware and write logs
 //
@@ -18,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "harness.hpp"
@@ -42,35 +46,60 @@ void uret_count(uret::user_return_notifier& /*self*/, uret::cpu_id /*cpu*/) noex
   ++g_uret_fired;
 }
 
-int code(uret::result<void> r) { return static_cast<int>(r.error()); }
+// What a measured uret entry point returns: the library's own error byte (0: success), as the C
+// entry points return the C functions' own int, so that neither side pays for a conversion.
+uret::result<void> code(uret::result<void> r) { return r; }
+
+/// The uret handle operations' arguments: what a hypervisor keeps from the vCPU's load on.
+struct handle_op {
+  table_type::cpu_handle cpu;
+  table_type::slot_handle slot;
+  std::uint64_t value;
+  std::uint64_t mask;
+};
 
 }  // namespace
 
-extern "C" {
-URET_REF_NOINLINE int measure_uret_set(const bench_op* op) {
+// Global C++ functions (not extern "C": they return the library's result), named measure_*
+// for callgrind's --toggle-collect.
+URET_REF_NOINLINE uret::result<void> measure_uret_set(const handle_op* op) {
+  return code(g_table.set(op->cpu, op->slot, op->value, op->mask));
+}
+URET_REF_NOINLINE uret::result<void> measure_uret_update_cache(const handle_op* op) {
+  return code(g_table.update_cache(op->cpu, op->slot, op->value));
+}
+URET_REF_NOINLINE uret::result<void> measure_uret_may_clobber(const handle_op* op) {
+  return code(g_table.may_clobber(op->cpu, op->slot, op->value));
+}
+URET_REF_NOINLINE uret::result<void> measure_uret_on_user_return(const handle_op* op) {
+  return code(g_table.on_user_return(op->cpu));
+}
+URET_REF_NOINLINE int measure_uret_cpu_handle(const bench_op* op) {
+  return g_table.cpu(uret::cpu_id{op->cpu}) ? 0 : 1;
+}
+URET_REF_NOINLINE uret::result<void> measure_checked_set(const bench_op* op) {
   return code(g_table.set(uret::cpu_id{op->cpu}, op->slot, op->value, op->mask));
 }
-URET_REF_NOINLINE int measure_uret_update_cache(const bench_op* op) {
+URET_REF_NOINLINE uret::result<void> measure_checked_update_cache(const bench_op* op) {
   return code(g_table.update_cache(uret::cpu_id{op->cpu}, op->slot, op->value));
 }
-URET_REF_NOINLINE int measure_uret_may_clobber(const bench_op* op) {
+URET_REF_NOINLINE uret::result<void> measure_checked_may_clobber(const bench_op* op) {
   return code(g_table.may_clobber(uret::cpu_id{op->cpu}, op->slot, op->value));
 }
-URET_REF_NOINLINE int measure_uret_on_user_return(const bench_op* op) {
+URET_REF_NOINLINE uret::result<void> measure_checked_on_user_return(const bench_op* op) {
   return code(g_table.on_user_return(uret::cpu_id{op->cpu}));
 }
-URET_REF_NOINLINE int measure_uret_fire(const bench_op* op) {
+URET_REF_NOINLINE uret::result<void> measure_checked_fire(const bench_op* op) {
   return code(g_chain.fire(uret::cpu_id{op->cpu}));
 }
-URET_REF_NOINLINE int measure_uret_cpu_online(const bench_op* op) {
+URET_REF_NOINLINE uret::result<void> measure_checked_cpu_online(const bench_op* op) {
   return code(g_table.cpu_online(uret::cpu_id{op->cpu}));
 }
-URET_REF_NOINLINE int measure_uret_drop(const bench_op* op) {
+URET_REF_NOINLINE uret::result<void> measure_checked_drop(const bench_op* op) {
   return code(g_table.drop(uret::cpu_id{op->cpu}));
 }
-URET_REF_NOINLINE int measure_uret_mock_write(const bench_op* op) {
+URET_REF_NOINLINE uret::result<void> measure_uret_mock_write(const bench_op* op) {
   return code(g_hw.write(uret::cpu_id{op->cpu}, g_msr_list[op->slot], op->value));
-}
 }
 
 namespace {
@@ -82,24 +111,53 @@ std::uint64_t g_c_fired = 0;
 
 extern "C" void c_count(ref_urn* /*self*/, unsigned /*cpu*/) { ++g_c_fired; }
 
-// ---- the two implementations behind one set-up interface -------------------------------------
+// ---- the implementations behind one set-up interface -----------------------------------------
 
-using measured_fn = int (*)(const bench_op*);
+// A measured entry point, called with a bench_op (C, checked) or a handle_op (uret).
+using measured_fn = int (*)(const void*);
+template <auto F, class Arg>
+int call(const void* p) {
+  if constexpr (std::is_same_v<decltype(F(static_cast<const Arg*>(p))), int>) {
+    return F(static_cast<const Arg*>(p));
+  } else {
+    return static_cast<int>(F(static_cast<const Arg*>(p)).error());
+  }
+}
+template <auto F>
+constexpr measured_fn c_op = &call<F, bench_op>;
+template <auto F>
+constexpr measured_fn h_op = &call<F, handle_op>;
 
 struct impl {
   const char* name;
+  bool handles;  // measured entry points take handle_op
   // set-up actions (not counted)
   void (*set)(unsigned cpu, unsigned slot, std::uint64_t value);
   void (*on_user_return)(unsigned cpu);
   void (*cpu_online)(unsigned cpu);
   void (*register_counters)(unsigned cpu);
-  // measured entry points
+  // measured entry points (nullptr: the implementation has no such operation)
   measured_fn m_set, m_update_cache, m_may_clobber, m_on_user_return, m_fire, m_cpu_online, m_drop,
-      m_mock_write;
+      m_mock_write, m_cpu_handle;
 };
+
+void uret_set_up_set(unsigned cpu, unsigned slot, std::uint64_t v) {
+  static_cast<void>(g_table.set(uret::cpu_id{cpu}, slot, v));
+}
+void uret_set_up_restore(unsigned cpu) {
+  static_cast<void>(g_table.on_user_return(uret::cpu_id{cpu}));
+}
+void uret_set_up_online(unsigned cpu) { static_cast<void>(g_table.cpu_online(uret::cpu_id{cpu})); }
+void uret_set_up_counters(unsigned cpu) {
+  for (auto& n : g_uret_nodes) {
+    n.on_user_return = uret_count;
+    static_cast<void>(g_chain.register_notifier(uret::cpu_id{cpu}, n));
+  }
+}
 
 const impl c_impl = {
     "c",
+    false,
     [](unsigned cpu, unsigned slot, std::uint64_t v) {
       static_cast<void>(ref_set_user_return_msr(cpu, slot, v, k_all));
     },
@@ -111,37 +169,52 @@ const impl c_impl = {
         ref_urn_register(cpu, &n);
       }
     },
-    measure_c_set,
-    measure_c_update_cache,
-    measure_c_update_cache,  // the closest C operation to may_clobber (see docs/benchmarks.md)
-    measure_c_on_user_return,
-    measure_c_fire,
-    measure_c_cpu_online,
-    measure_c_drop,
-    measure_c_mock_write,
+    c_op<measure_c_set>,
+    c_op<measure_c_update_cache>,
+    c_op<measure_c_update_cache>,  // the closest C operation to may_clobber (see
+                                   // docs/benchmarks.md)
+    c_op<measure_c_on_user_return>,
+    c_op<measure_c_fire>,
+    c_op<measure_c_cpu_online>,
+    c_op<measure_c_drop>,
+    c_op<measure_c_mock_write>,
+    nullptr,
 };
 
 const impl uret_impl = {
     "uret",
-    [](unsigned cpu, unsigned slot, std::uint64_t v) {
-      static_cast<void>(g_table.set(uret::cpu_id{cpu}, slot, v));
-    },
-    [](unsigned cpu) { static_cast<void>(g_table.on_user_return(uret::cpu_id{cpu})); },
-    [](unsigned cpu) { static_cast<void>(g_table.cpu_online(uret::cpu_id{cpu})); },
-    [](unsigned cpu) {
-      for (auto& n : g_uret_nodes) {
-        n.on_user_return = uret_count;
-        static_cast<void>(g_chain.register_notifier(uret::cpu_id{cpu}, n));
-      }
-    },
-    measure_uret_set,
-    measure_uret_update_cache,
-    measure_uret_may_clobber,
-    measure_uret_on_user_return,
-    measure_uret_fire,
-    measure_uret_cpu_online,
-    measure_uret_drop,
-    measure_uret_mock_write,
+    true,
+    uret_set_up_set,
+    uret_set_up_restore,
+    uret_set_up_online,
+    uret_set_up_counters,
+    h_op<measure_uret_set>,
+    h_op<measure_uret_update_cache>,
+    h_op<measure_uret_may_clobber>,
+    h_op<measure_uret_on_user_return>,
+    c_op<measure_checked_fire>,        // the chain has one form
+    c_op<measure_checked_cpu_online>,  // set-up: no handle form
+    c_op<measure_checked_drop>,        // set-up: no handle form
+    c_op<measure_uret_mock_write>,
+    c_op<measure_uret_cpu_handle>,
+};
+
+const impl checked_impl = {
+    "checked",
+    false,
+    uret_set_up_set,
+    uret_set_up_restore,
+    uret_set_up_online,
+    uret_set_up_counters,
+    c_op<measure_checked_set>,
+    c_op<measure_checked_update_cache>,
+    c_op<measure_checked_may_clobber>,
+    c_op<measure_checked_on_user_return>,
+    c_op<measure_checked_fire>,
+    c_op<measure_checked_cpu_online>,
+    c_op<measure_checked_drop>,
+    c_op<measure_uret_mock_write>,
+    nullptr,
 };
 
 // ---- the measured operations ------------------------------------------------------------------
@@ -160,8 +233,8 @@ void set_four_guest(const impl& x) {
 }
 
 const operation operations[] = {
-    {"mock_write", "the mock's WRMSR alone (slot 0..3), no table", &impl::m_mock_write, nullptr,
-     nullptr,
+    {"mock_write", "the stand-in's WRMSR alone (slot 0..3), no table: same code both sides",
+     &impl::m_mock_write, nullptr, nullptr,
      [](unsigned i) {
        return bench_op{0, i % 4, guest_value(i % 4), k_all};
      }},
@@ -230,6 +303,11 @@ const operation operations[] = {
      [](unsigned) {
        return bench_op{0, 0, 0, 0};
      }},
+    {"cpu_handle", "uret: obtain a CPU handle (range + online check), once per vCPU load",
+     &impl::m_cpu_handle, nullptr, nullptr,
+     [](unsigned) {
+       return bench_op{1, 0, 0, 0};
+     }},
     {"cpu_online_16", "cpu_online(): capture 16 host values", &impl::m_cpu_online, nullptr, nullptr,
      [](unsigned) {
        return bench_op{2, 0, 0, 0};
@@ -244,17 +322,33 @@ const operation operations[] = {
      }},
 };
 
+handle_op to_handles(const bench_op& b) {
+  return handle_op{*g_table.cpu(uret::cpu_id{b.cpu}), *g_table.slot(b.slot), b.value, b.mask};
+}
+
 int run(const impl& x, std::string_view op_name, unsigned n) {
   for (const operation& op : operations) {
     if (op_name != op.name) continue;
+    const measured_fn fn = x.*op.measured;
+    if (fn == nullptr) {
+      std::printf("%s %s: no such operation\n", x.name, op.name);
+      return 3;
+    }
     std::vector<bench_op> args(n);
     for (unsigned i = 0; i < n; ++i) args[i] = op.args(i);
+    std::vector<handle_op> hargs;
+    const bool handles = x.handles && (fn == x.m_set || fn == x.m_update_cache ||
+                                       fn == x.m_may_clobber || fn == x.m_on_user_return);
+    if (handles) {
+      hargs.reserve(n);
+      for (const bench_op& b : args) hargs.push_back(to_handles(b));
+    }
     if (op.prepare_once != nullptr) op.prepare_once(x);
-    const measured_fn fn = x.*op.measured;
     int failures = 0;
     for (unsigned i = 0; i < n; ++i) {
       if (op.prepare_each != nullptr) op.prepare_each(x, i);
-      failures += fn(&args[i]) != 0 ? 1 : 0;
+      const void* a = handles ? static_cast<const void*>(&hargs[i]) : &args[i];
+      failures += fn(a) != 0 ? 1 : 0;
     }
     std::printf("%s %s n=%u failures=%d\n", x.name, op.name, n, failures);
     return failures == 0 ? 0 : 1;
@@ -278,9 +372,14 @@ struct rng {
 };
 
 int verify(unsigned n, std::uint64_t seed) {
-  g_hw.set_logging(true);
-  g_hw.clear_log();
-  cmock_set_logging(&g_cmock, true);
+  // Each operation writes at most k_slots registers.
+  const std::size_t capacity = std::size_t{n} * k_slots + 1;
+  std::vector<regfile_record> c_records(capacity);
+  std::vector<regfile_record> u_records(capacity);
+  regfile_log c_log{c_records.data(), 0, capacity, false};
+  regfile_log u_log{u_records.data(), 0, capacity, false};
+  g_cregs.log = &c_log;
+  g_hw.f.log = &u_log;
   rng r{seed == 0 ? 1 : seed};
   constexpr std::uint64_t masks[] = {k_all, k_all, k_all, 0xd01, 0xffff, 0};
   const auto pick_value = [&](unsigned slot) -> std::uint64_t {
@@ -304,17 +403,25 @@ int verify(unsigned n, std::uint64_t seed) {
       const std::uint64_t m = masks[r.below(6)];
       const std::uint64_t merged = (v & m) | (ref_host(cpu, slot) & ~m);
       if (kind == 0 && merged != ref_get_user_return_msr(cpu, slot)) {
-        cmock_fail_next_write(&g_cmock, cpu, msr_of(slot));
-        g_hw.fail_next_write(ucpu, uret::msr_index{msr_of(slot)});
+        regfile_fail_next_write(&g_cregs, cpu, msr_of(slot));
+        regfile_fail_next_write(&g_hw.f, cpu, msr_of(slot));
       }
       c_rc = ref_set_user_return_msr(cpu, slot, v, m);
-      u_rc = g_table.set(ucpu, slot, v, m) ? 0 : 1;
+      if (r.below(2) == 0) {
+        u_rc = g_table.set(ucpu, slot, v, m) ? 0 : 1;
+      } else {  // the handle form
+        u_rc = g_table.set(*g_table.cpu(ucpu), *g_table.slot(slot), v, m) ? 0 : 1;
+      }
     } else if (kind < 14) {  // firmware puts v into the hardware, then update_cache(v)
       const std::uint64_t v = pick_value(slot);
-      static_cast<void>(cmock_poke(&g_cmock, cpu, msr_of(slot), v));
-      static_cast<void>(g_hw.poke(ucpu, uret::msr_index{msr_of(slot)}, v));
+      static_cast<void>(regfile_poke(&g_cregs, cpu, msr_of(slot), v));
+      static_cast<void>(regfile_poke(&g_hw.f, cpu, msr_of(slot), v));
       ref_user_return_msr_update_cache(cpu, slot, v);
-      u_rc = g_table.update_cache(ucpu, slot, v) ? 0 : 1;
+      if (r.below(2) == 0) {
+        u_rc = g_table.update_cache(ucpu, slot, v) ? 0 : 1;
+      } else {
+        u_rc = g_table.update_cache(*g_table.cpu(ucpu), *g_table.slot(slot), v) ? 0 : 1;
+      }
     } else if (kind < 17) {
       ref_fire_user_return_notifiers(cpu);
       u_rc = g_chain.fire(ucpu) ? 0 : 1;
@@ -338,8 +445,9 @@ int verify(unsigned n, std::uint64_t seed) {
       }
       for (unsigned s = 0; s < k_slots; ++s) {
         std::uint64_t hw_c = 0;
-        static_cast<void>(cmock_peek(&g_cmock, c, msr_of(s), &hw_c));
-        const std::uint64_t hw_u = g_hw.peek(uret::cpu_id{c}, uret::msr_index{msr_of(s)}).value();
+        std::uint64_t hw_u = 1;
+        static_cast<void>(regfile_read(&g_cregs, c, msr_of(s), &hw_c));
+        static_cast<void>(regfile_read(&g_hw.f, c, msr_of(s), &hw_u));
         const auto cur = g_table.current(uret::cpu_id{c}, s);
         if (hw_c != hw_u || !cur || *cur != ref_get_user_return_msr(c, s)) {
           std::printf("verify: op %u: CPU %u slot %u differs (hw C %#" PRIx64 " uret %#" PRIx64
@@ -350,21 +458,24 @@ int verify(unsigned n, std::uint64_t seed) {
       }
     }
   }
-  for (unsigned c = 0; c < 2; ++c) {
-    const auto ulog = g_hw.log(uret::cpu_id{c});
-    const cmock_cpu& cc = g_cmock.cpus[c];
-    bool same = ulog.size() == cc.log_len;
-    for (std::size_t k = 0; same && k < ulog.size(); ++k) {
-      same = ulog[k].msr.value == cc.log[k].msr && ulog[k].value == cc.log[k].value;
-    }
-    if (!same) {
-      std::printf("verify: write logs of CPU %u differ (C %zu writes, uret %zu)\n", c, cc.log_len,
-                  ulog.size());
-      return 1;
-    }
+  if (c_log.overflow || u_log.overflow) {
+    std::printf("verify: write log overflow\n");
+    return 1;
   }
-  std::printf("verify: %u random operations, C reference and uret agree (%zu + %zu writes)\n", n,
-              g_cmock.cpus[0].log_len, g_cmock.cpus[1].log_len);
+  bool same = c_log.len == u_log.len;
+  for (std::size_t k = 0; same && k < c_log.len; ++k) {
+    const regfile_record& x = c_log.records[k];
+    const regfile_record& y = u_log.records[k];
+    same = x.cpu == y.cpu && x.msr == y.msr && x.value == y.value;
+  }
+  g_cregs.log = nullptr;
+  g_hw.f.log = nullptr;
+  if (!same) {
+    std::printf("verify: write logs differ (C %zu writes, uret %zu)\n", c_log.len, u_log.len);
+    return 1;
+  }
+  std::printf("verify: %u random operations, C reference and uret agree (%zu writes)\n", n,
+              c_log.len);
   return 0;
 }
 
@@ -382,6 +493,7 @@ int main(int argc, char** argv) {
     const unsigned n = argc > 4 ? static_cast<unsigned>(std::strtoul(argv[4], nullptr, 10)) : 1000;
     if (which == "c") return run(c_impl, argv[3], n);
     if (which == "uret") return run(uret_impl, argv[3], n);
+    if (which == "checked") return run(checked_impl, argv[3], n);
   }
   if (cmd == "verify") {
     const unsigned n =
@@ -389,6 +501,7 @@ int main(int argc, char** argv) {
     const std::uint64_t seed = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1;
     return verify(n, seed);
   }
-  std::fputs("usage: uret-ref-driver list | run c|uret OP [N] | verify [N] [SEED]\n", stderr);
+  std::fputs("usage: uret-ref-driver list | run c|uret|checked OP [N] | verify [N] [SEED]\n",
+             stderr);
   return 2;
 }

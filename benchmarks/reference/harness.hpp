@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: MIT
 // benchmarks/reference/harness.hpp - the state shared by the callgrind driver and the
-// micro-benchmarks: the same 16 MSRs, host and guest values, CPUs, declared in the C mock for
-// the C reference and in uret::mock_msr for a uret::slot_table, and set up identically.
+// micro-benchmarks: the same 16 MSRs, host and guest values and CPUs, each side on its own
+// instance of the same register file (regfile.h): the C reference through its functions,
+// uret::slot_table through `regfile_backend`, which calls those same inline functions.
 #pragma once
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
-#include "uret/backends/mock_msr.hpp"
+#include "uret/msr_backend.hpp"
 #include "uret/notifier.hpp"
 #include "uret/slot_table.hpp"
 
@@ -32,28 +33,51 @@ constexpr std::uint64_t host_value(unsigned slot) { return 0xffffffff81000000ULL
 constexpr std::uint64_t guest_value(unsigned slot) { return 0x00007f0000001000ULL + slot; }
 constexpr std::uint64_t guest_value2(unsigned slot) { return 0x00007f0000002000ULL + slot; }
 
+/// The uret backend over regfile.h: the register file itself (not a pointer to it), so that
+/// the table reaches it through one reference, as the C reference through one pointer.
+struct regfile_backend {
+  regfile f;
+  uret::result<std::uint64_t> read(uret::cpu_id cpu, uret::msr_index msr) noexcept {
+    std::uint64_t v = 0;
+    const int rc = regfile_read(&f, cpu.value, msr.value, &v);
+    if (rc != 0) [[unlikely]]
+      return rc == REGFILE_ENOCPU ? uret::errc::no_such_cpu : uret::errc::msr_fault;
+    return v;
+  }
+  uret::result<void> write(uret::cpu_id cpu, uret::msr_index msr, std::uint64_t value) noexcept {
+    const int rc = regfile_write(&f, cpu.value, msr.value, value);
+    if (rc != 0) [[unlikely]]
+      return rc == REGFILE_ENOCPU ? uret::errc::no_such_cpu : uret::errc::msr_fault;
+    return {};
+  }
+};
+static_assert(uret::msr_backend<regfile_backend>);
+
+using table_type = uret::slot_table<regfile_backend, 16, 64>;
+
 // uret side
-inline uret::mock_msr g_hw{k_cpus};
+inline regfile_backend g_hw{};
 inline uret::notifier_chain<64> g_chain{k_cpus};
-inline uret::slot_table<uret::mock_msr, 16, 64> g_table{g_hw, g_chain, k_cpus};
+inline table_type g_table{g_hw, g_chain, k_cpus};
 inline uret::msr_index g_msr_list[k_slots];  // what ref_uret_msrs_list holds on the C side
 
 // C side
-inline cmock g_cmock;
+inline regfile g_cregs;
 
-/// Declare the 16 MSRs in both mocks (log off), add them to both tables, bring every CPU online.
+/// Declare the 16 MSRs in both register files (no log), add them to both tables, bring every CPU
+/// online.
 inline void setup_both() {
-  if (cmock_init(&g_cmock, k_cpus) != 0) {
-    std::fputs("out of memory\n", stderr);
-    std::exit(2);
-  }
-  ref_init(&g_cmock);
+  regfile_init(&g_cregs, k_cpus);
+  regfile_init(&g_hw.f, k_cpus);
+  ref_init(&g_cregs);
   for (unsigned s = 0; s < k_slots; ++s) {
-    static_cast<void>(cmock_declare(&g_cmock, msr_of(s), host_value(s), 0));
-    g_hw.declare(uret::msr_index{msr_of(s)}, host_value(s));
+    if (regfile_declare(&g_cregs, msr_of(s), host_value(s), 0) != 0 ||
+        regfile_declare(&g_hw.f, msr_of(s), host_value(s), 0) != 0) {
+      std::fputs("set-up: declare failed\n", stderr);
+      std::exit(2);
+    }
     g_msr_list[s] = uret::msr_index{msr_of(s)};
   }
-  g_hw.set_logging(false);
   for (unsigned s = 0; s < k_slots; ++s) {
     if (ref_add_user_return_msr(msr_of(s)) != static_cast<int>(s) ||
         g_table.add(uret::msr_index{msr_of(s)}).value_or(99) != s) {
@@ -61,6 +85,7 @@ inline void setup_both() {
       std::exit(2);
     }
   }
+  g_table.set_counting(false);  // the C reference keeps no counters either
   for (unsigned c = 0; c < k_cpus; ++c) {
     ref_user_return_msr_cpu_online(c);
     static_cast<void>(g_table.cpu_online(uret::cpu_id{c}));

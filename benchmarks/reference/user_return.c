@@ -70,12 +70,12 @@ struct ref_user_return_msrs {
   } values[REF_MAX_NR_USER_RETURN_MSRS];
 } __attribute__((aligned(64)));
 
-static struct cmock* ref_hw;                                     /* stands in for RDMSR/WRMSR */
+static struct regfile* ref_hw;                                   /* stands in for RDMSR/WRMSR */
 static uint32_t ref_uret_msrs_list[REF_MAX_NR_USER_RETURN_MSRS]; /* kvm_uret_msrs_list */
 static unsigned ref_nr_uret_msrs;                                /* kvm_nr_uret_msrs */
 static struct ref_user_return_msrs ref_user_return_msrs[REF_NR_CPUS]; /* per-CPU data */
 
-void ref_init(struct cmock* hw) { ref_hw = hw; }
+void ref_init(struct regfile* hw) { ref_hw = hw; }
 
 /* kvm_on_user_return(): the notifier callback. Unregister first if registered (the kernel does
  * this with interrupts off, so that a virtualization disable from an IPI cannot unregister
@@ -89,7 +89,7 @@ static void ref_kvm_on_user_return(struct ref_urn* urn, unsigned cpu) {
   for (unsigned slot = 0; slot < ref_nr_uret_msrs; ++slot) {
     struct ref_user_return_msr_values* v = &msrs->values[slot];
     if (v->host != v->curr) {
-      (void)cmock_write(ref_hw, cpu, ref_uret_msrs_list[slot], v->host); /* wrmsrq() */
+      (void)regfile_write(ref_hw, cpu, ref_uret_msrs_list[slot], v->host); /* wrmsrq() */
       v->curr = v->host;
     }
   }
@@ -109,8 +109,8 @@ static void ref_user_return_register_notifier(unsigned cpu, struct ref_user_retu
 int ref_add_user_return_msr(uint32_t msr) {
   uint64_t value;
   if (ref_nr_uret_msrs == REF_MAX_NR_USER_RETURN_MSRS) return -1; /* the kernel BUG()s */
-  if (cmock_read(ref_hw, 0, msr, &value) != 0) return -1;
-  if (cmock_write(ref_hw, 0, msr, value) != 0) return -1;
+  if (regfile_read(ref_hw, 0, msr, &value) != 0) return -1;
+  if (regfile_write(ref_hw, 0, msr, value) != 0) return -1;
   ref_uret_msrs_list[ref_nr_uret_msrs] = msr;
   return (int)ref_nr_uret_msrs++;
 }
@@ -128,7 +128,7 @@ void ref_user_return_msr_cpu_online(unsigned cpu) {
   struct ref_user_return_msrs* msrs = &ref_user_return_msrs[cpu];
   for (unsigned i = 0; i < ref_nr_uret_msrs; ++i) {
     uint64_t value = 0;
-    (void)cmock_read(ref_hw, cpu, ref_uret_msrs_list[i], &value); /* rdmsrq_safe() */
+    (void)regfile_read(ref_hw, cpu, ref_uret_msrs_list[i], &value); /* rdmsrq_safe() */
     msrs->values[i].host = value;
     msrs->values[i].curr = value;
   }
@@ -141,7 +141,7 @@ int ref_set_user_return_msr(unsigned cpu, unsigned slot, uint64_t value, uint64_
   struct ref_user_return_msrs* msrs = &ref_user_return_msrs[cpu];
   value = (value & mask) | (msrs->values[slot].host & ~mask);
   if (value == msrs->values[slot].curr) return 0;
-  if (cmock_write(ref_hw, cpu, ref_uret_msrs_list[slot], value) != 0) return 1; /* wrmsrq_safe */
+  if (regfile_write(ref_hw, cpu, ref_uret_msrs_list[slot], value) != 0) return 1; /* wrmsrq_safe */
   msrs->values[slot].curr = value;
   ref_user_return_register_notifier(cpu, msrs);
   return 0;
@@ -208,7 +208,7 @@ REF_NOINLINE int measure_c_drop(const struct bench_op* op) {
   return 0;
 }
 
-/* The MSR write alone, to compare the two mocks. */
+/* The stand-in's WRMSR alone (identical code on both sides). */
 REF_NOINLINE int measure_c_mock_write(const struct bench_op* op) {
-  return cmock_write(ref_hw, op->cpu, ref_uret_msrs_list[op->slot], op->value);
+  return regfile_write(ref_hw, op->cpu, ref_uret_msrs_list[op->slot], op->value);
 }

@@ -5,7 +5,8 @@
  * Same data layout as the kernel: a global list of up to 16 MSR indices; per CPU a record with
  * the notifier node, a `registered` flag and a {host, curr} pair per slot; per CPU a list head
  * of notifiers. The kernel finds "this CPU" through per-CPU addressing; here, as in uret, the CPU
- * is an argument. The MSR accesses go to the C mock of mock_msr.h.
+ * is an argument. The MSR accesses go to the register file of regfile.h, the stand-in uret runs on
+ * too.
  */
 #ifndef URET_REF_USER_RETURN_H
 #define URET_REF_USER_RETURN_H
@@ -14,7 +15,7 @@
 #include <stdint.h>
 
 #include "bench_op.h"
-#include "mock_msr.h"
+#include "regfile.h"
 
 #define REF_NR_CPUS 64
 #define REF_MAX_NR_USER_RETURN_MSRS 16 /* KVM_MAX_NR_USER_RETURN_MSRS */
@@ -37,7 +38,7 @@ void ref_fire_user_return_notifiers(unsigned cpu);
 bool ref_urn_pending(unsigned cpu);
 
 /* The user-return MSR cache (arch/x86/kvm/x86.c, later msrs.c). */
-void ref_init(struct cmock* hw);
+void ref_init(struct regfile* hw);
 int ref_add_user_return_msr(uint32_t msr);
 int ref_find_user_return_msr(uint32_t msr);
 void ref_user_return_msr_cpu_online(unsigned cpu);

@@ -14,12 +14,59 @@
 // threads that each own a CPU never share state.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 
 #include "uret/msr.hpp"
 
 namespace uret {
+
+/// @brief What a slot table needs from the per-CPU user-return notifier mechanism it runs on.
+///
+/// `C::node_type` is an intrusive node the table embeds once per CPU. Before registering a node
+/// the table sets its public `on_user_return` (a `void (*)(node_type&, cpu_id) noexcept`) and
+/// `context`; `node.registered()` says whether it is on some CPU's list. The contract:
+///  - `c.cpus()` is the number of CPUs the policy serves (0 .. cpus()-1); it does not change;
+///  - `c.register_notifier(cpu, node)` puts `node` on `cpu`'s list, or returns an error and
+///    changes nothing; from then on, the next time `cpu` returns to user mode the policy calls
+///    `node.on_user_return(node, cpu)` on `cpu` itself (the kernel's
+///    fire_user_return_notifiers()), and keeps the node registered until someone unregisters it;
+///  - `c.unregister(node)` takes `node` off its list; it is an error (not undefined) for a node
+///    that is not registered with this policy object;
+///  - registering, unregistering and the callback for one CPU never run concurrently with each
+///    other: the caller of the table keeps preemption off around every call for `cpu` (as KVM
+///    does around kvm_set_user_return_msr()), and the policy runs the callback on that CPU;
+///    the callback may unregister its node.
+template <class C>
+concept notifier_policy = requires(C& c, typename C::node_type& node,
+                                   const typename C::node_type& cnode, cpu_id cpu) {
+  requires std::same_as<decltype(node.on_user_return),
+                        void (*)(typename C::node_type&, cpu_id) noexcept>;
+  requires std::same_as<decltype(node.context), void*>;
+  { cnode.registered() }
+  noexcept->std::same_as<bool>;
+  { c.cpus() }
+  noexcept->std::same_as<std::size_t>;
+  { c.register_notifier(cpu, node) }
+  noexcept->std::same_as<result<void>>;
+  { c.unregister(node) }
+  noexcept->std::same_as<result<void>>;
+};
+
+struct user_return_notifier;
+
+namespace detail {
+/// One CPU's list head; shared by every notifier_chain instantiation so that a node can say
+/// which list (and so which chain) holds it.
+struct alignas(64) notifier_head {
+  user_return_notifier* first = nullptr;
+  user_return_notifier* cursor = nullptr;  // next node a running fire() visits
+  const void* owner = nullptr;             // the chain, for CPUs it serves; else nullptr
+  std::uint32_t cpu = 0;
+  bool firing = false;
+};
+}  // namespace detail
 
 /// An intrusive notifier node, embedded in its owner (struct user_return_notifier).
 /// Set `on_user_return` (and `context` if the callback needs it) before registering; the links
@@ -34,14 +81,15 @@ struct user_return_notifier {
   /// True while the node is on some CPU's list.
   [[nodiscard]] bool registered() const noexcept { return pprev_ != nullptr; }
   /// The CPU whose list holds the node; meaningful only while registered().
-  [[nodiscard]] cpu_id cpu() const noexcept { return cpu_id{cpu_}; }
+  [[nodiscard]] cpu_id cpu() const noexcept { return cpu_id{head_ != nullptr ? head_->cpu : 0U}; }
 
   user_return_notifier* next_ = nullptr;    // chain-owned link
   user_return_notifier** pprev_ = nullptr;  // chain-owned link (hlist style)
-  std::uint32_t cpu_ = 0;                   // chain-owned
+  detail::notifier_head* head_ = nullptr;   // chain-owned: the list (so the chain) holding it
 };
 
-/// Per-CPU lists of user-return notifiers for up to `MaxCpus` CPUs.
+/// Per-CPU lists of user-return notifiers for up to `MaxCpus` CPUs: the default notifier
+/// policy of slot_table, and the model of kernel/user-return-notifier.c.
 ///
 ///     uret::notifier_chain<> chain{4};
 ///     node.on_user_return = [](uret::user_return_notifier&, uret::cpu_id) noexcept { ... };
@@ -56,9 +104,28 @@ class notifier_chain {
 
   /// A chain for CPUs 0 .. cpus-1 (cpus is clamped to 1 .. MaxCpus).
   constexpr explicit notifier_chain(std::size_t cpus = MaxCpus) noexcept
-      : cpus_(cpus == 0 ? 1 : (cpus > MaxCpus ? MaxCpus : cpus)) {}
+      : cpus_(cpus == 0 ? 1 : (cpus > MaxCpus ? MaxCpus : cpus)) {
+    for (std::size_t c = 0; c < MaxCpus; ++c) {
+      heads_[c].cpu = static_cast<std::uint32_t>(c);
+      heads_[c].owner = c < cpus_ ? this : nullptr;
+    }
+  }
   notifier_chain(const notifier_chain&) = delete;
   notifier_chain& operator=(const notifier_chain&) = delete;
+  /// Takes every node still registered off its list, so that no node points into a dead chain
+  /// (its owner then sees registered() == false and never calls back into this chain).
+  ~notifier_chain() {
+    for (detail::notifier_head& h : heads_) {
+      for (user_return_notifier* n = h.first; n != nullptr;) {
+        user_return_notifier* next = n->next_;
+        n->next_ = nullptr;
+        n->pprev_ = nullptr;
+        n->head_ = nullptr;
+        n = next;
+      }
+      h.first = nullptr;
+    }
+  }
 
   [[nodiscard]] std::size_t cpus() const noexcept { return cpus_; }
 
@@ -68,33 +135,48 @@ class notifier_chain {
     if (!valid(cpu)) return errc::cpu_out_of_range;
     if (n.on_user_return == nullptr) return errc::invalid_argument;
     if (n.registered()) return errc::already_registered;
-    head& h = heads_[cpu.value];
+    detail::notifier_head& h = heads_[cpu.value];
     n.next_ = h.first;
     if (h.first != nullptr) h.first->pprev_ = &n.next_;
     h.first = &n;
     n.pprev_ = &h.first;
-    n.cpu_ = cpu.value;
+    n.head_ = &h;
     return {};
   }
 
   /// Remove `n` from the list that holds it (user_return_notifier_unregister()).
-  /// Errors: not_registered.
+  /// Errors: not_registered (not on a list of this chain: never registered, already removed,
+  /// or registered with another chain).
   result<void> unregister(user_return_notifier& n) noexcept {
-    if (!n.registered()) return errc::not_registered;
-    head& h = heads_[n.cpu_];
+    if (!owns(n)) return errc::not_registered;
+    detail::notifier_head& h = *n.head_;
     if (h.cursor == &n) h.cursor = n.next_;  // a fire in progress would visit n next
     *n.pprev_ = n.next_;
     if (n.next_ != nullptr) n.next_->pprev_ = n.pprev_;
     n.next_ = nullptr;
     n.pprev_ = nullptr;
+    n.head_ = nullptr;
     return {};
+  }
+
+  /// unregister() for a node the caller knows is on one of this chain's lists (a slot table
+  /// taking its own node off: it registers that node on this chain only), without the
+  /// ownership check. Only the link that registered() reads is cleared; the others are
+  /// rewritten by the next registration.
+  void unlink(user_return_notifier& n) noexcept {
+    detail::notifier_head& h = *n.head_;
+    if (h.cursor == &n) [[unlikely]]
+      h.cursor = n.next_;  // a fire in progress would visit n next
+    *n.pprev_ = n.next_;
+    if (n.next_ != nullptr) n.next_->pprev_ = n.pprev_;
+    n.pprev_ = nullptr;
   }
 
   /// `cpu` returns to user mode: call every registered notifier (fire_user_return_notifiers()).
   /// Errors: cpu_out_of_range, busy (fire of the same CPU from inside a callback).
   result<void> fire(cpu_id cpu) noexcept {
     if (!valid(cpu)) return errc::cpu_out_of_range;
-    head& h = heads_[cpu.value];
+    detail::notifier_head& h = heads_[cpu.value];
     if (h.firing) return errc::busy;
     h.firing = true;
     for (user_return_notifier* n = h.first; n != nullptr; n = h.cursor) {
@@ -112,20 +194,21 @@ class notifier_chain {
     return valid(cpu) && heads_[cpu.value].first != nullptr;
   }
 
+  /// True when `n` is registered on one of this chain's lists.
+  [[nodiscard]] bool owns(const user_return_notifier& n) const noexcept {
+    return n.registered() && n.head_->owner == this;
+  }
+
  private:
   [[nodiscard]] bool valid(cpu_id cpu) const noexcept {
     if (cpus_ > MaxCpus) __builtin_unreachable();  // constructor clamps; lets GCC see the bound
     return cpu.value < cpus_;
   }
 
-  struct alignas(64) head {
-    user_return_notifier* first = nullptr;
-    user_return_notifier* cursor = nullptr;  // next node a running fire() visits
-    bool firing = false;
-  };
-
-  head heads_[MaxCpus]{};
+  detail::notifier_head heads_[MaxCpus]{};
   std::size_t cpus_;
 };
+
+static_assert(notifier_policy<notifier_chain<1>>);
 
 }  // namespace uret

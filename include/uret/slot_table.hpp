@@ -13,14 +13,27 @@
 //    (`curr` == hardware) or explicitly unknown;
 //  - a slot whose `curr` differs from `host`, or is unknown, is "dirty", and any dirty slot
 //    implies the notifier is registered (spec I1);
-//  - a failed backend write changes nothing (I5).
-// For call sequences KVM accepts (no invalidate/may_clobber), the backend sees exactly the
-// writes, in the same order, that the kernel's functions issue.
+//  - a failed backend write, and a failed notifier registration, change nothing (I5): every
+//    operation that needs the restore registers it before it changes anything, and reports
+//    the policy's error itself.
+// For call sequences KVM accepts (no invalidate/may_clobber) in which no restore write faults,
+// the backend sees exactly the writes, in the same order, that the kernel's functions issue.
+// One deliberate difference when a restore write faults: the kernel's kvm_on_user_return()
+// uses an unchecked wrmsrq() and records the host value as current anyway, so it never
+// writes that MSR again; here the slot keeps its cached value, stays dirty, the restore is
+// registered again, and the next return to user mode retries the write.
+//
+// Two ways in. The checked operations take a cpu_id and a slot number and check both on every
+// call (a compare and a branch each, plus a counter update). The handle operations take a
+// cpu_handle and a slot_handle, which can only be obtained valid (cpu() checks the CPU is in
+// range and online, slot() that the slot was added), and so check nothing the handles already
+// guarantee; they keep no counters. Both keep every invariant above.
 #pragma once
 
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <type_traits>
 
 #include "uret/msr.hpp"
@@ -30,19 +43,33 @@
 namespace uret {
 
 namespace detail {
+// Set bits of `v`, without __builtin_popcount's library call (no POPCNT in the baseline ISA; a
+// kernel module or a freestanding kernel does not link libgcc).
+constexpr unsigned count_bits(std::uint64_t v) noexcept {
+  v = v - ((v >> 1) & 0x5555555555555555U);
+  v = (v & 0x3333333333333333U) + ((v >> 2) & 0x3333333333333333U);
+  v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0fU;
+  return static_cast<unsigned>((v * 0x0101010101010101U) >> 56);
+}
+static_assert(count_bits(0) == 0 && count_bits(0xf0f0) == 8 && count_bits(~std::uint64_t{0}) == 64);
+
 template <std::size_t Slots>
 using slot_mask_t =
     std::conditional_t<(Slots <= 16), std::uint16_t,
                        std::conditional_t<(Slots <= 32), std::uint32_t, std::uint64_t>>;
 }  // namespace detail
 
-/// Per-CPU counters of a slot table.
+/// Per-CPU counters of a slot table, kept by the checked operations, the restore and add()
+/// while counting is on (the default; slot_table::set_counting()). The handle operations keep
+/// none: counters cost nothing when not wanted.
 struct slot_stats {
-  std::uint64_t writes = 0;   ///< backend writes that succeeded (probe, set, restore)
-  std::uint64_t skipped = 0;  ///< set() calls that needed no write (value already cached)
+  std::uint64_t writes = 0;   ///< backend writes that succeeded (probe, checked set, restore)
+  std::uint64_t skipped = 0;  ///< checked set() calls that needed no write (value cached)
 };
 
-/// The user-return MSR table over `Backend`, for up to `Slots` MSRs and `MaxCpus` CPUs.
+/// The user-return MSR table over `Backend`, for up to `Slots` MSRs and `MaxCpus` CPUs, whose
+/// restores are registered with the notifier policy `Chain` (notifier_chain by default, the
+/// model of kernel/user-return-notifier.c).
 ///
 ///     uret::mock_msr hw{2};
 ///     hw.declare(uret::msrs::tsc_aux, 0);
@@ -52,12 +79,27 @@ struct slot_stats {
 ///     table.cpu_online(uret::cpu_id{0});              // capture host values
 ///     table.set(uret::cpu_id{0}, slot, 0x5a5);        // guest value: one WRMSR
 ///     chain.fire(uret::cpu_id{0});                    // return to user: host value back
+///
+/// With handles, checked once (e.g. when the vCPU is loaded) instead of on every call:
+///
+///     auto cpu = *table.cpu(uret::cpu_id{0});         // in range and online, or an error
+///     auto aux = *table.slot(slot);                   // added, or an error
+///     table.set(cpu, aux, 0x5a5);
+///
+/// What a caller guarantees (as KVM does): every call for a CPU runs on that CPU with
+/// preemption off (or, in tests, on the one thread that owns that CPU), and the chain and the
+/// backend outlive the table.
 template <msr_backend Backend, std::size_t Slots = 16, std::size_t MaxCpus = 64,
-          class Chain = notifier_chain<MaxCpus>>
+          notifier_policy Chain = notifier_chain<MaxCpus>>
 class slot_table {
   static_assert(Slots > 0 && Slots <= 64, "a slot table holds 1 to 64 MSRs");
   static_assert(MaxCpus > 0);
   using mask_t = detail::slot_mask_t<Slots>;
+  using node_type = typename Chain::node_type;
+  struct per_cpu;
+  // per_cpu::gate: k_ready, and in k_writing 1 + the slot set() is writing.
+  static constexpr std::uint16_t k_ready = 0x100;
+  static constexpr std::uint16_t k_writing = 0xff;
 
  public:
   using backend_type = Backend;
@@ -65,8 +107,44 @@ class slot_table {
   static constexpr std::size_t capacity = Slots;
   static constexpr std::size_t max_cpus = MaxCpus;
 
+  /// A CPU of this table, in range and online when it was obtained (from cpu()). Valid for the
+  /// table's lifetime; after drop() of its CPU, operations through it return cpu_offline.
+  class cpu_handle {
+   public:
+    [[nodiscard]] constexpr cpu_id id() const noexcept { return cpu_; }
+
+   private:
+    friend class slot_table;
+    friend class result<cpu_handle>;
+    constexpr cpu_handle() noexcept = default;
+    constexpr cpu_handle(per_cpu* r, cpu_id c) noexcept : r_(r), cpu_(c) {}
+    per_cpu* r_ = nullptr;
+    cpu_id cpu_{};
+  };
+
+  /// A slot of this table that add() handed out (from slot()), with its bit precomputed.
+  class slot_handle {
+   public:
+    [[nodiscard]] constexpr unsigned index() const noexcept { return index_; }
+
+   private:
+    friend class slot_table;
+    friend class result<slot_handle>;
+    constexpr slot_handle() noexcept = default;
+    constexpr explicit slot_handle(unsigned i) noexcept
+        : index_(i),
+          token_(static_cast<std::uint16_t>(k_ready | (i + 1))),
+          bit_(bit_of(i)),
+          not_bit_(static_cast<mask_t>(~bit_of(i))) {}
+    unsigned index_ = 0;
+    std::uint16_t token_ = 0;  // what set() puts in the record's `gate` while it writes
+    mask_t bit_ = 0;
+    mask_t not_bit_ = 0;
+  };
+
   /// A table over `backend` for CPUs 0 .. cpus-1 (clamped to 1 .. MaxCpus), registering its
   /// per-CPU notifiers on `chain`. Both must outlive the table; the table does not move.
+  /// A CPU the chain does not serve (cpus() > chain.cpus()) is refused by cpu_online().
   constexpr slot_table(Backend& backend, chain_type& chain, std::size_t cpus = MaxCpus) noexcept
       : backend_(backend), chain_(chain), cpus_(cpus == 0 ? 1 : (cpus > MaxCpus ? MaxCpus : cpus)) {
     for (auto& r : cpu_) {
@@ -80,7 +158,7 @@ class slot_table {
   /// (call drop() on each CPU first if the hardware must get them back).
   ~slot_table() {
     for (auto& r : cpu_) {
-      if (r.node.registered()) static_cast<void>(chain_.unregister(r.node));
+      if (r.node.registered()) unregister(r);
     }
   }
 
@@ -92,6 +170,21 @@ class slot_table {
     if (slot >= Slots) return errc::slot_out_of_range;
     if (slot >= count_) return errc::slot_not_added;
     return msrs_[slot];
+  }
+
+  /// The handle of an online CPU. Errors: cpu_out_of_range, cpu_offline.
+  [[nodiscard]] result<cpu_handle> cpu(cpu_id c) noexcept {
+    if (!valid(c)) return errc::cpu_out_of_range;
+    per_cpu& r = cpu_[c.value];
+    if (!r.online) return errc::cpu_offline;
+    return cpu_handle{&r, c};
+  }
+
+  /// The handle of an added slot. Errors: slot_out_of_range, slot_not_added.
+  [[nodiscard]] result<slot_handle> slot(unsigned s) const noexcept {
+    if (s >= Slots) return errc::slot_out_of_range;
+    if (s >= count_) return errc::slot_not_added;
+    return slot_handle{s};
   }
 
   /// Give `msr` the next slot (kvm_add_user_return_msr()): probe it on `probe_cpu` by reading
@@ -125,19 +218,23 @@ class slot_table {
 
   /// Virtualization enabled on `cpu` (kvm_user_return_msr_cpu_online()): read every slot's MSR
   /// and take it as both `host` and `curr`. Refused while guest values await restore, since the
-  /// guest's value would become "host" for good. All reads happen before anything changes.
-  /// Errors: cpu_out_of_range, guest_value_loaded, the backend's read error.
+  /// guest's value would become "host" for good. If a read fails the CPU stays as it was
+  /// (offline, or online with every slot still caching what the hardware holds).
+  /// Errors: cpu_out_of_range (also for a CPU the chain does not serve), guest_value_loaded,
+  /// the backend's read error.
   result<void> cpu_online(cpu_id cpu) noexcept {
-    if (!valid(cpu)) return errc::cpu_out_of_range;
+    if (!valid(cpu) || cpu.value >= chain_.cpus()) return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
     if (r.node.registered()) return errc::guest_value_loaded;
-    std::uint64_t read_back[Slots];
+    // With nothing registered no slot is dirty: each pair holds what the hardware holds, and
+    // so does each pair read here, so a read that fails half-way leaves only true pairs.
     for (std::size_t i = 0; i < count_; ++i) {
       const result<std::uint64_t> v = backend_.read(cpu, msrs_[i]);
-      if (!v) return v.error();
-      read_back[i] = *v;
+      if (!v) [[unlikely]]
+        return v.error();
+      r.host[i] = v.value_or(0);
+      r.curr[i] = v.value_or(0);
     }
-    for (std::size_t i = 0; i < count_; ++i) r.values[i] = {read_back[i], read_back[i]};
     r.dirty = 0;
     r.unknown = 0;
     r.nr_slots = static_cast<std::uint8_t>(count_);
@@ -147,11 +244,12 @@ class slot_table {
 
   /// Load `value` into `slot` on `cpu` (kvm_set_user_return_msr()). Bits outside `mask` come
   /// from the host value. If the merged value equals the cached one, nothing is written and
-  /// nothing registered. Otherwise write it; on failure return the error and change nothing;
-  /// on success cache it and register the restore.
-  /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added, the backend's
-  /// write error, interrupted (a restore that ran inside the write window already put the host
-  /// value back; the cache says so).
+  /// nothing registered. Otherwise register the restore, write, and cache the value; if the
+  /// registration or the write fails, return the error with nothing changed.
+  /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added, the chain's
+  /// registration error, the backend's write error, interrupted (a restore that ran inside
+  /// the write window already put the host value back; the cache says so).
+  /// Cost over the handle form: the two checks and the `skipped`/`writes` counters.
   result<void> set(cpu_id cpu, unsigned slot, std::uint64_t value,
                    std::uint64_t mask = ~std::uint64_t{0}) noexcept {
     if (!valid(cpu)) [[unlikely]]
@@ -159,43 +257,52 @@ class slot_table {
     per_cpu& r = cpu_[cpu.value];
     if (!captured(r, slot)) [[unlikely]]
       return slot_error(r, slot);
-    value_pair& v = r.values[slot];
-    value = (value & mask) | (v.host & ~mask);
-    const mask_t bit = static_cast<mask_t>(mask_t{1} << slot);
-    if (value == v.curr && (r.unknown & bit) == 0) [[likely]] {
-      ++r.stats.skipped;
-      return {};
-    }
-    return write_and_cache(r, cpu, slot, value);
+    return set_in<true>(r, cpu, slot_handle{slot}, value, mask);
+  }
+  /// set() through handles. Errors: cpu_offline (the CPU was dropped since), the chain's
+  /// registration error, the backend's write error, interrupted.
+  result<void> set(cpu_handle cpu, const slot_handle& slot, std::uint64_t value,
+                   std::uint64_t mask = ~std::uint64_t{0}) noexcept {
+    return set_in<false>(*cpu.r_, cpu.cpu_, slot, value, mask);
   }
 
   /// "Set cached without write" (kvm_user_return_msr_update_cache(), v6.16): record that the
   /// hardware already holds `value` (firmware put it there), with no write, no mask and no
   /// comparison, and register the restore. Correct only if the firmware really wrote `value`;
   /// prefer may_clobber() when it might not have.
-  /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added.
+  /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added, the chain's
+  /// registration error (nothing changed).
   result<void> update_cache(cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
     if (!valid(cpu)) [[unlikely]]
       return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
     if (!captured(r, slot)) [[unlikely]]
       return slot_error(r, slot);
-    cache(r, cpu, slot, value);
+    return cache(r, cpu, slot, value);
+  }
+  /// update_cache() through handles. Errors: cpu_offline, the chain's registration error.
+  result<void> update_cache(cpu_handle cpu, slot_handle slot, std::uint64_t value) noexcept {
+    per_cpu& r = *cpu.r_;
+    if ((r.gate & k_ready) == 0) [[unlikely]]
+      return cache_unready(r, cpu.cpu_, slot.index_, value);
+    r.curr[slot.index_] = value;
+    r.dirty = static_cast<mask_t>(r.dirty | slot.bit_);
+    r.unknown = static_cast<mask_t>(r.unknown & slot.not_bit_);
     return {};
   }
 
   /// Forget what the hardware holds in `slot`: the next set() writes unconditionally and the
   /// next restore writes `host` unconditionally. For firmware or hardware that may have
   /// changed the MSR in a way the caller cannot describe.
-  /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added.
+  /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added, the chain's
+  /// registration error (nothing changed).
   result<void> invalidate(cpu_id cpu, unsigned slot) noexcept {
     if (!valid(cpu)) [[unlikely]]
       return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
     if (!captured(r, slot)) [[unlikely]]
       return slot_error(r, slot);
-    mark_unknown(r, cpu, static_cast<mask_t>(mask_t{1} << slot));
-    return {};
+    return mark_slot_unknown(r, cpu, slot);
   }
 
   /// invalidate() for every slot of `cpu`.
@@ -205,25 +312,26 @@ class slot_table {
     per_cpu& r = cpu_[cpu.value];
     if (!r.online) return errc::cpu_offline;
     if (r.nr_slots == 0) return {};
-    mark_unknown(r, cpu, static_cast<mask_t>(all_slots(r.nr_slots)));
-    return {};
+    return mark_unknown(r, cpu, static_cast<mask_t>(all_slots(r.nr_slots)));
   }
 
   /// Firmware may or may not have written `value` into `slot` (the TDX module on a TD exit:
   /// it resets the MSR on a real exit, leaves it alone on a failed entry or zero-step exit).
   /// If the cache already holds `value`, both outcomes leave the hardware at `value` and the
   /// slot stays known; otherwise it becomes unknown. Never wrong, never writes.
-  /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added.
+  /// Errors: cpu_out_of_range, cpu_offline, slot_out_of_range, slot_not_added, the chain's
+  /// registration error (nothing changed).
   result<void> may_clobber(cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
     if (!valid(cpu)) [[unlikely]]
       return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
     if (!captured(r, slot)) [[unlikely]]
       return slot_error(r, slot);
-    const mask_t bit = static_cast<mask_t>(mask_t{1} << slot);
-    if (r.values[slot].curr == value && (r.unknown & bit) == 0) return {};
-    mark_unknown(r, cpu, bit);
-    return {};
+    return clobber(r, cpu, slot, value);
+  }
+  /// may_clobber() through handles. Errors: cpu_offline, the chain's registration error.
+  result<void> may_clobber(cpu_handle cpu, slot_handle slot, std::uint64_t value) noexcept {
+    return clobber(*cpu.r_, cpu.cpu_, slot.index_, value);
   }
 
   /// What the cache says the hardware holds (kvm_get_user_return_msr()).
@@ -233,7 +341,7 @@ class slot_table {
     const per_cpu& r = cpu_[cpu.value];
     if (!captured(r, slot)) return slot_error(r, slot);
     if ((r.unknown >> slot) & 1U) return errc::value_unknown;
-    return r.values[slot].curr;
+    return r.curr[slot];
   }
 
   /// The value restored before user mode on `cpu`.
@@ -242,7 +350,7 @@ class slot_table {
     if (!valid(cpu)) return errc::cpu_out_of_range;
     const per_cpu& r = cpu_[cpu.value];
     if (!captured(r, slot)) return slot_error(r, slot);
-    return r.values[slot].host;
+    return r.host[slot];
   }
 
   /// True when `cpu`'s restore is registered (msrs->registered). False out of range.
@@ -254,14 +362,25 @@ class slot_table {
     return valid(cpu) && cpu_[cpu.value].online;
   }
   /// Bit i set: slot i will be written by the next restore (cache differs from host, or is
-  /// unknown). Zero out of range.
+  /// unknown). Zero out of range or offline.
   [[nodiscard]] std::uint64_t dirty_slots(cpu_id cpu) const noexcept {
-    return valid(cpu) ? cpu_[cpu.value].dirty : 0;
+    if (!online(cpu)) return 0;
+    const per_cpu& r = cpu_[cpu.value];
+    std::uint64_t out = 0;
+    for (mask_t todo = r.dirty; todo != 0; todo = static_cast<mask_t>(todo & (todo - 1))) {
+      const auto s = static_cast<unsigned>(std::countr_zero(todo));
+      if (must_restore(r, s)) out |= std::uint64_t{1} << s;
+    }
+    return out;
   }
-  /// Bit i set: the cache does not know slot i's hardware value. Zero out of range.
+  /// Bit i set: the cache does not know slot i's hardware value. Zero out of range or offline.
   [[nodiscard]] std::uint64_t unknown_slots(cpu_id cpu) const noexcept {
-    return valid(cpu) ? cpu_[cpu.value].unknown : 0;
+    return online(cpu) ? cpu_[cpu.value].unknown : 0;
   }
+  /// Keep the counters (the default) or not: a load and a branch per restore and per checked
+  /// set() when off; when on, a population count per restore and an increment per checked
+  /// set(). Set-up only.
+  void set_counting(bool on) noexcept { counting_ = on; }
   /// The counters of `cpu` (zero out of range).
   [[nodiscard]] slot_stats stats(cpu_id cpu) const noexcept {
     return valid(cpu) ? cpu_[cpu.value].stats : slot_stats{};
@@ -271,12 +390,16 @@ class slot_table {
   /// mode: unregister first (guarded by `registered`, so a re-entrant run does nothing twice),
   /// then write `host` into every dirty slot, in ascending slot order. A slot whose write fails
   /// keeps its cached value, and the notifier is registered again so I1 still holds; the first
-  /// error is returned. Errors: cpu_out_of_range, the backend's write error.
+  /// error is returned. (The kernel records the host value as current even when its
+  /// unchecked wrmsrq() faulted, and never retries; see the header comment.)
+  /// Errors: cpu_out_of_range, the backend's write error.
   result<void> on_user_return(cpu_id cpu) noexcept {
     if (!valid(cpu)) [[unlikely]]
       return errc::cpu_out_of_range;
     return restore(cpu_[cpu.value], cpu);
   }
+  /// on_user_return() through a handle.
+  result<void> on_user_return(cpu_handle cpu) noexcept { return restore(*cpu.r_, cpu.cpu_); }
 
   /// Virtualization disabled on `cpu` (drop_user_return_notifiers()): run the restore now if it
   /// is registered, then take the CPU offline until the next cpu_online(). If a restore write
@@ -292,6 +415,9 @@ class slot_table {
     }
     r.nr_slots = 0;
     r.online = false;
+    r.gate = static_cast<std::uint16_t>(r.gate & k_writing);
+    r.dirty = 0;
+    r.unknown = static_cast<mask_t>(~mask_t{0});  // stale handles miss the set() fast path
     return {};
   }
 
@@ -299,22 +425,29 @@ class slot_table {
   static constexpr std::size_t per_cpu_bytes() noexcept { return sizeof(per_cpu); }
 
  private:
-  struct value_pair {
-    std::uint64_t host;
-    std::uint64_t curr;
-  };
-  // Field order keeps 16 slots in five cache lines (320 bytes).
+  // Field order keeps 16 slots in five cache lines (320 bytes) with the default chain.
+  // `dirty`: slots touched since the last restore (a superset of those the restore writes:
+  // it writes a dirty slot whose value is unknown or differs from host). `unknown` is a
+  // subset of `dirty` while online, and all ones while offline. dirty != 0 implies the node is
+  // registered (I1).
+  // `host` and `curr` are two arrays (the kernel keeps {host, curr} pairs), so that a slot
+  // number indexes both with a scaled address and no multiply.
   struct alignas(64) per_cpu {
-    value_pair values[Slots]{};
-    typename Chain::node_type node{};
+    std::uint64_t host[Slots]{};  // what the restore writes back
+    std::uint64_t curr[Slots]{};  // what the hardware holds, unless the slot is unknown
+    node_type node{};
     mask_t dirty = 0;
-    mask_t unknown = 0;
+    mask_t unknown = static_cast<mask_t>(~mask_t{0});
     std::uint8_t nr_slots = 0;  // slots captured by cpu_online(); 0 while offline
     bool online = false;
+    // k_ready: online, and the node registered (by this table). Low byte: 1 + the slot set()
+    // is writing, 0 when none; a restore that writes that slot clears it. One word, so that
+    // set() learns with one compare after its write whether a restore ran in the window.
+    std::uint16_t gate = 0;
     slot_stats stats{};
   };
 
-  // The one comparison the hot paths make for a slot: covers range, added and online.
+  // The one comparison the checked paths make for a slot: covers range, added and online.
   [[nodiscard]] static bool captured(const per_cpu& r, unsigned slot) noexcept {
     if (r.nr_slots > Slots) __builtin_unreachable();  // cpu_online never captures more
     return slot < r.nr_slots;
@@ -325,8 +458,14 @@ class slot_table {
     return cpu.value < cpus_;
   }
 
+  static constexpr mask_t bit_of(unsigned slot) noexcept {
+    return static_cast<mask_t>(mask_t{1} << slot);
+  }
   static constexpr std::uint64_t all_slots(std::size_t n) noexcept {
     return n >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1;
+  }
+  [[nodiscard]] static bool must_restore(const per_cpu& r, unsigned slot) noexcept {
+    return (r.unknown & bit_of(slot)) != 0 || r.host[slot] != r.curr[slot];
   }
 
   errc slot_error(const per_cpu& r, unsigned slot) const noexcept {
@@ -336,76 +475,256 @@ class slot_table {
     return errc::cpu_offline;
   }
 
-  void register_restore(per_cpu& r, cpu_id cpu) noexcept {
-    // kvm_user_return_register_notifier(): register once.
-    if (!r.node.registered()) static_cast<void>(chain_.register_notifier(cpu, r.node));
+  // kvm_user_return_register_notifier(), before anything changes: register once.
+  result<void> ensure_registered(per_cpu& r, cpu_id cpu) noexcept {
+    if (r.node.registered()) [[likely]]
+      return {};
+    return register_slow(r, cpu);
+  }
+  [[gnu::noinline]] result<void> register_slow(per_cpu& r, cpu_id cpu) noexcept {
+    const result<void> g = chain_.register_notifier(cpu, r.node);
+    r.gate = static_cast<std::uint16_t>((r.gate & k_writing) |
+                                        (g.has_value() && r.online ? k_ready : 0U));
+    return g;
+  }
+  void unregister(per_cpu& r) noexcept {
+    r.gate = static_cast<std::uint16_t>(r.gate & k_writing);
+    if constexpr (requires { chain_.unlink(r.node); }) {
+      chain_.unlink(r.node);  // the node is ours, registered on chain_ only: no ownership check
+    } else {
+      static_cast<void>(chain_.unregister(r.node));
+    }
   }
 
-  // set()'s write path, out of line so the common no-write path stays small.
-  [[gnu::noinline]] result<void> write_and_cache(per_cpu& r, cpu_id cpu, unsigned slot,
+  template <bool Count>
+  result<void> set_in(per_cpu& r, cpu_id cpu, const slot_handle& s, std::uint64_t value,
+                      std::uint64_t mask) noexcept {
+    value = (value & mask) | (r.host[s.index_] & ~mask);
+    if (value == r.curr[s.index_] && (r.unknown & s.bit_) == 0) [[likely]] {
+      if constexpr (Count) {
+        if (counting_) ++r.stats.skipped;
+      }
+      return {};
+    }
+    return write_and_cache<Count>(r, cpu, s, value);
+  }
+
+  // set()'s write path (the kernel's order: write, then cache, then register). A restore can
+  // run inside the write window (a virtualization disable from interrupt context): it clears
+  // k_ready (it unregisters), and clears the writing byte if it wrote `host` over our value
+  // (see answer_writer()). On the path where the restore is registered and the CPU online,
+  // one compare of `gate` after the write tells whether anything ran.
+  template <bool Count>
+  result<void> write_and_cache(per_cpu& r, cpu_id cpu, const slot_handle& s,
                                                  std::uint64_t value) noexcept {
-    const mask_t bit = static_cast<mask_t>(mask_t{1} << slot);
-    const bool was_dirty = (r.dirty & bit) != 0;
+    const unsigned slot = s.index_;
+    if (r.gate != k_ready) [[unlikely]]
+      return write_unready<Count>(r, cpu, slot, s.bit_, value);
+    const std::uint16_t token = s.token_;
+    r.gate = token;
     const result<void> w = backend_.write(cpu, msrs_[slot], value);
-    if (!w) return w.error();
-    ++r.stats.writes;
-    // Only a restore clears a dirty bit; if one ran between our WRMSR and here (a
-    // virtualization disable from interrupt context), it wrote `host` after our value.
-    if (was_dirty && (r.dirty & bit) == 0) [[unlikely]]
-      return errc::interrupted;
-    cache(r, cpu, slot, value);
+    if (r.gate != token) [[unlikely]]
+      return write_interrupted<Count>(r, cpu, slot, s.bit_, value, w);
+    r.gate = k_ready;
+    if (!w) [[unlikely]]
+      return w;
+    if constexpr (Count) {
+      if (counting_) ++r.stats.writes;
+    }
+    r.curr[slot] = value;
+    r.unknown = static_cast<mask_t>(r.unknown & s.not_bit_);
+    r.dirty = static_cast<mask_t>(r.dirty | s.bit_);
     return {};
   }
 
-  void cache(per_cpu& r, cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
-    const mask_t bit = static_cast<mask_t>(mask_t{1} << slot);
-    const mask_t differs = static_cast<mask_t>(mask_t{value != r.values[slot].host} << slot);
-    r.values[slot].curr = value;
+  // A restore ran inside the window of a write started while ready.
+  template <bool Count>
+  [[gnu::noinline]] result<void> write_interrupted(per_cpu& r, cpu_id cpu, unsigned slot,
+                                                   mask_t bit, std::uint64_t value,
+                                                   result<void> w) noexcept {
+    const bool answered = (r.gate & k_writing) == 0;  // it wrote host after our value
+    r.gate = static_cast<std::uint16_t>(r.gate & k_ready);
+    return after_write<Count>(r, cpu, slot, bit, value, w, answered);
+  }
+
+  // The write path when the restore is not registered or the CPU is offline (the first write
+  // after a restore, or a handle kept across drop()).
+  template <bool Count>
+  [[gnu::noinline]] result<void> write_unready(per_cpu& r, cpu_id cpu, unsigned slot, mask_t bit,
+                                               std::uint64_t value) noexcept {
+    if (!r.online) [[unlikely]]
+      return errc::cpu_offline;  // a handle kept across drop()
+    r.gate = static_cast<std::uint16_t>((r.gate & k_ready) | (slot + 1));
+    const result<void> w = backend_.write(cpu, msrs_[slot], value);
+    const bool answered = (r.gate & k_writing) == 0;
+    r.gate = static_cast<std::uint16_t>(r.gate & k_ready);
+    return after_write<Count>(r, cpu, slot, bit, value, w, answered);
+  }
+
+  template <bool Count>
+  result<void> after_write(per_cpu& r, cpu_id cpu, unsigned slot, mask_t bit, std::uint64_t value,
+                           result<void> w, bool answered) noexcept {
+    if (!w) [[unlikely]]
+      return w;
+    if constexpr (Count) {
+      if (counting_) ++r.stats.writes;
+    }
+    if (answered) [[unlikely]]
+      return errc::interrupted;
+    r.curr[slot] = value;
     r.unknown = static_cast<mask_t>(r.unknown & ~bit);
-    r.dirty = static_cast<mask_t>((r.dirty & ~bit) | differs);
-    if (!r.node.registered()) [[unlikely]]
-      register_slow(r, cpu);
+    r.dirty = static_cast<mask_t>(r.dirty | bit);
+    if ((r.gate & k_ready) == 0) [[unlikely]]
+      return register_after_write(r, cpu, slot);
+    return {};
   }
 
-  [[gnu::noinline]] void register_slow(per_cpu& r, cpu_id cpu) noexcept {
-    static_cast<void>(chain_.register_notifier(cpu, r.node));
+  // The registration a write needed failed: put the host value back so that nothing awaits a
+  // restore that will never run, and report the error.
+  [[gnu::noinline]] result<void> register_after_write(per_cpu& r, cpu_id cpu,
+                                                      unsigned slot) noexcept {
+    if (r.node.registered()) return {};  // online == false: a drop ran inside the write window
+    const result<void> g = register_slow(r, cpu);
+    if (g) return g;
+    const mask_t bit = bit_of(slot);
+    // If this write fails too, the cache still tells the truth (the guest value) and the next
+    // operation that registers the restore will cover it.
+    if (backend_.write(cpu, msrs_[slot], r.host[slot])) {
+      r.curr[slot] = r.host[slot];
+      r.dirty = static_cast<mask_t>(r.dirty & ~bit);
+    }
+    return g;
   }
 
-  void mark_unknown(per_cpu& r, cpu_id cpu, mask_t bits) noexcept {
+  [[gnu::noinline]] result<void> cache_unready(per_cpu& r, cpu_id cpu, unsigned slot,
+                                               std::uint64_t value) noexcept {
+    if (!r.online) return errc::cpu_offline;  // a handle kept across drop()
+    return cache(r, cpu, slot, value);
+  }
+
+  result<void> cache(per_cpu& r, cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
+    if (const result<void> g = ensure_registered(r, cpu); !g) [[unlikely]]
+      return g;
+    const mask_t bit = bit_of(slot);
+    r.curr[slot] = value;
+    r.unknown = static_cast<mask_t>(r.unknown & ~bit);
+    r.dirty = static_cast<mask_t>(r.dirty | bit);
+    return {};
+  }
+
+  result<void> clobber(per_cpu& r, cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
+    const mask_t bit = bit_of(slot);
+    if (r.curr[slot] == value && (r.unknown & bit) == 0) return {};
+    if (!r.online) [[unlikely]]
+      return errc::cpu_offline;
+    return mark_slot_unknown(r, cpu, slot);
+  }
+
+  // One slot: no walk over a mask.
+  result<void> mark_slot_unknown(per_cpu& r, cpu_id cpu, unsigned slot) noexcept {
+    if (const result<void> g = ensure_registered(r, cpu); !g) [[unlikely]]
+      return g;
+    r.curr[slot] = ~r.host[slot];  // see below
+    r.unknown = static_cast<mask_t>(r.unknown | bit_of(slot));
+    r.dirty = static_cast<mask_t>(r.dirty | bit_of(slot));
+    return {};
+  }
+
+  result<void> mark_unknown(per_cpu& r, cpu_id cpu, mask_t bits) noexcept {
+    if (const result<void> g = ensure_registered(r, cpu); !g) [[unlikely]]
+      return g;
+    // While a slot is unknown its `curr` means nothing; it is made to differ from `host`, so
+    // that the restore's one comparison writes the slot without looking at `unknown`.
+    for (mask_t todo = bits; todo != 0; todo = static_cast<mask_t>(todo & (todo - 1))) {
+      const auto slot = static_cast<unsigned>(std::countr_zero(todo));
+      r.curr[slot] = ~r.host[slot];
+    }
     r.unknown = static_cast<mask_t>(r.unknown | bits);
     r.dirty = static_cast<mask_t>(r.dirty | bits);
-    register_restore(r, cpu);
+    return {};
   }
 
   result<void> restore(per_cpu& r, cpu_id cpu) noexcept {
-    if (r.node.registered()) static_cast<void>(chain_.unregister(r.node));
-    result<void> first_error;
-    mask_t done = 0;
-    std::uint64_t writes = 0;
-    for (mask_t todo = r.dirty; todo != 0; todo = static_cast<mask_t>(todo & (todo - 1))) {
-      const auto slot = static_cast<unsigned>(std::countr_zero(todo));
-      value_pair& v = r.values[slot];
-      const result<void> w = backend_.write(cpu, msrs_[slot], v.host);
-      if (!w) [[unlikely]] {
-        if (first_error) first_error = w;
-        continue;
-      }
-      v.curr = v.host;
-      done = static_cast<mask_t>(done | (mask_t{1} << slot));
-      ++writes;
+    if (r.node.registered()) unregister(r);
+    if ((r.gate & k_writing) != 0) [[unlikely]]
+      answer_writer(r);
+    if (counting_) return walk_counting(r, cpu);
+    return walk<false>(r, cpu);
+  }
+  // The walk that keeps the counters, out of line: counters cost nothing when not wanted.
+  [[gnu::noinline]] result<void> walk_counting(per_cpu& r, cpu_id cpu) noexcept {
+    return walk<true>(r, cpu);
+  }
+
+  // The restore's walk. Only the dirty slots are visited (the kernel compares every slot),
+  // with one comparison each (an unknown slot's `curr` differs from `host`, see
+  // mark_unknown()). A write's result is checked with a branch predicted not taken; the first
+  // failure hands the rest of the walk to walk_failed(), so that this loop keeps no failure
+  // state.
+  template <bool Count>
+  result<void> walk(per_cpu& r, cpu_id cpu) noexcept {
+    const std::uint64_t todo_at_start = r.dirty;
+    std::uint64_t written = 0;
+    Backend& backend = backend_;  // locals: the writes cannot change them
+    for (std::uint64_t todo = todo_at_start; todo != 0; todo &= todo - 1) {
+      const auto slot = static_cast<std::size_t>(std::countr_zero(todo));
+      const std::uint64_t host = r.host[slot];
+      if (host == r.curr[slot]) continue;
+      if (const result<void> w = backend.write(cpu, msrs_[slot], host); !w) [[unlikely]]
+        return walk_failed<Count>(r, cpu, todo_at_start, todo, written, w);
+      r.curr[slot] = host;
+      if constexpr (Count) ++written;
     }
+    if constexpr (Count) r.stats.writes += written;
     // Only a nested drop() can run inside the loop (from a write), and it finds nothing
     // registered, so the masks can be settled once, after the walk.
-    r.stats.writes += writes;
-    r.dirty = static_cast<mask_t>(r.dirty & ~done);
-    r.unknown = static_cast<mask_t>(r.unknown & ~done);
-    if (r.dirty != 0) [[unlikely]]
-      register_restore(r, cpu);
+    const auto settled = static_cast<mask_t>(~todo_at_start);
+    r.unknown = static_cast<mask_t>(r.unknown & settled);
+    r.dirty = static_cast<mask_t>(r.dirty & settled);
+    return {};
+  }
+
+  // The rest of a walk whose write of the lowest slot in `todo` failed with `first_error`:
+  // the failed slots stay dirty with the value the hardware holds, and the restore is
+  // registered again (I1). Returns the first failure.
+  template <bool Count>
+  [[gnu::noinline]] result<void> walk_failed(per_cpu& r, cpu_id cpu, std::uint64_t todo_at_start,
+                                             std::uint64_t todo, std::uint64_t written,
+                                             result<void> first_error) noexcept {
+    std::uint64_t failed = todo & (~todo + 1);  // the lowest bit: the slot that failed
+    for (todo &= todo - 1; todo != 0; todo &= todo - 1) {
+      const auto slot = static_cast<std::size_t>(std::countr_zero(todo));
+      const std::uint64_t host = r.host[slot];
+      if (host == r.curr[slot]) continue;
+      if (!backend_.write(cpu, msrs_[slot], host)) {
+        failed |= std::uint64_t{1} << slot;
+        continue;
+      }
+      r.curr[slot] = host;
+      if constexpr (Count) ++written;
+    }
+    if constexpr (Count) r.stats.writes += written;
+    const auto settled = static_cast<mask_t>(todo_at_start & ~failed);
+    r.unknown = static_cast<mask_t>(r.unknown & ~settled);
+    r.dirty = static_cast<mask_t>(r.dirty & ~settled);
+    if (r.dirty != 0) {
+      if (const result<void> g = ensure_registered(r, cpu); !g && first_error) first_error = g;
+    }
     return first_error;
   }
 
-  static void notifier_callback(typename Chain::node_type& n, cpu_id cpu) noexcept {
+  // A restore inside set()'s write window: if it is about to write the slot being written,
+  // it clears `writing` to tell set() that `host` went in after set()'s value.
+  [[gnu::noinline]] static void answer_writer(per_cpu& r) noexcept {
+    const auto slot = static_cast<unsigned>((r.gate & k_writing) - 1);
+    if ((r.dirty & bit_of(slot)) != 0 && must_restore(r, slot))
+      r.gate = static_cast<std::uint16_t>(r.gate & k_ready);
+  }
+
+  static void notifier_callback(node_type& n, cpu_id cpu) noexcept {
     auto* self = static_cast<slot_table*>(n.context);
+    URET_ASSERT(cpu.value < MaxCpus && &self->cpu_[cpu.value].node == &n,
+                "user-return notifier run on a CPU other than the one it was registered for");
     static_cast<void>(self->restore(self->cpu_[cpu.value], cpu));
   }
 
@@ -414,6 +733,7 @@ class slot_table {
   chain_type& chain_;
   std::size_t cpus_;
   std::size_t count_ = 0;
+  bool counting_ = true;
   msr_index msrs_[Slots]{};
 };
 
