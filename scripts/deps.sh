@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Make sure the Debian packages a task needs are installed.
-#   scripts/deps.sh GROUP...      groups: build bench guest clang
+#   scripts/deps.sh GROUP...      groups: build bench guest kvm clang
 # As root, missing packages are installed with apt-get. Otherwise the exact command to run is
 # printed and the script exits non-zero.
 set -eu
@@ -12,8 +12,9 @@ for group in "$@"; do
     build) pkgs="$pkgs cmake make g++ catch2 libfmt-dev pkg-config" ;;
     bench) pkgs="$pkgs libbenchmark-dev valgrind" ;;
     guest) pkgs="$pkgs qemu-system-x86 cpio xz-utils binutils gzip" ;;
+    kvm) pkgs="$pkgs qemu-system-x86 cpio xz-utils binutils gzip busybox-static" ;;
     clang) pkgs="$pkgs clang libclang-rt-14-dev clang-format clang-tidy" ;;
-    *) echo "deps.sh: unknown group '$group' (build, bench, guest, clang)" >&2; exit 2 ;;
+    *) echo "deps.sh: unknown group '$group' (build, bench, guest, kvm, clang)" >&2; exit 2 ;;
   esac
 done
 
