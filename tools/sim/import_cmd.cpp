@@ -24,7 +24,10 @@ constexpr const char* usage_text =
     "  --stats                 detailed import statistics and timing on stderr\n"
     "  --check                 replay under the user-return strategy (KVM's) and compare its\n"
     "                          WRMSRs with the trace's msr:write_msr lines (ground truth) on\n"
-    "                          stderr; exit status 1 if a difference is left unexplained\n"
+    "                          stderr; exit status 1 unless the prediction is exact\n"
+    "  --write-msr-recorded    msr:write_msr was recorded: a trace without user-return writes\n"
+    "                          is ground truth of none (scripts/record-kvm-trace.sh says so in\n"
+    "                          the trace itself)\n"
     "  --strategy NAME         the strategy --check replays (default user-return)\n"
     "  --no-switch-heuristic   a switch to a user task is not a probable return to user mode\n"
     "  --vcpu-kind KIND        vmx, svm, sev-es or tdx for every vCPU (default: svm when the\n"
@@ -33,7 +36,9 @@ constexpr const char* usage_text =
     "  --differ MSR[,MSR...]   without msr:write_msr: MSRs whose guest value differs from the\n"
     "                          host's (default LSTAR,TSC_AUX)\n"
     "  --no-line-comments      no '# line N' comment after each event\n"
-    "Unparsed lines are counted and the first few shown on stderr; they are never fatal.\n";
+    "Unparsed lines are counted and the first few shown on stderr; they are never fatal.\n"
+    "Exit status: 0 success (with --check: the prediction is exact), 1 --check found a\n"
+    "difference, 2 usage or input error, 3 --check: no ground truth in the trace.\n";
 
 int usage(const char* why) {
   if (why != nullptr) std::fprintf(stderr, "uret-sim import: %s\n", why);
@@ -144,6 +149,8 @@ int import_command(int argc, char** argv) {
         opt.differing_msrs.push_back(*m);
         list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
       }
+    } else if (a == "--write-msr-recorded") {
+      opt.write_msr_recorded = true;
     } else if (a == "--no-line-comments") {
       opt.line_comments = false;
     } else if (a.size() > 1 && a[0] == '-') {
@@ -162,23 +169,23 @@ int import_command(int argc, char** argv) {
   if (!read_all(file, text)) {
     std::fprintf(stderr, "uret-sim import: cannot read %s: %s\n", file.c_str(),
                  std::strerror(errno));
-    return 1;
+    return 2;
   }
   opt.source = file == "-" ? std::string("standard input") : file;
   const auto imp = uret::sim::import_trace(text, opt);
   if (!write_all(out, imp.replay)) {
     std::fprintf(stderr, "uret-sim import: cannot write %s\n",
                  out.empty() ? "standard output" : out.c_str());
-    return 1;
+    return 2;
   }
   std::fputs(uret::sim::format_import_summary(imp, file).c_str(), stderr);
   if (stats) print_stats(imp, text.size());
   if (!check) return 0;
   if (!imp.has_ground_truth()) {
     std::fprintf(stderr,
-                 "uret-sim import: --check: the trace has no msr:write_msr of a "
-                 "user-return MSR (record it: see docs/traces.md)\n");
-    return 1;
+                 "uret-sim import: --check: no ground truth: the trace has no msr:write_msr of a "
+                 "user-return MSR (record it: see docs/traces.md; --write-msr-recorded if it was)\n");
+    return 3;
   }
   const auto gt = uret::sim::check_ground_truth(imp, strategy);
   std::fputs(gt.block.c_str(), stderr);
@@ -187,5 +194,5 @@ int import_command(int argc, char** argv) {
                  std::string(uret::sim::to_string(strategy)).c_str(),
                  static_cast<unsigned long long>(gt.run.violations));
   }
-  return gt.comparison.unexplained() == 0 ? 0 : 1;
+  return gt.comparison.exact() ? 0 : 1;
 }
