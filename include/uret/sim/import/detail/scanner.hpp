@@ -96,7 +96,8 @@ class import_scanner : protected import_state {
     r.kind = rec::bad_line;
     r.cpu = c;
     r.line = no;
-    add(r);
+    note_cpu(c);
+    records_.push_back(r);  // a marker, not a parsed line
   }
 
   /// Keeps each CPU's records in time order: an older record than the CPU's last one is
@@ -110,7 +111,7 @@ class import_scanner : protected import_state {
       r.kind = rec::time_backwards;
       r.cpu = tl.cpu;
       r.line = no;
-      add(r);
+      records_.push_back(r);  // a marker before the record itself
     }
     last_time_[tl.cpu] = t;
   }
