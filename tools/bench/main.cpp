@@ -79,7 +79,9 @@ void usage(std::FILE* out) {
       "                        perf script text; docs/traces.md), plus a ground-truth block\n"
       "                        when it has msr:write_msr events\n"
       "  --no-switch-heuristic (with --trace) a switch to another user task is not taken as\n"
-      "                        a probable return to user mode\n",
+      "                        a probable return to user mode\n"
+      "Exit status: 0 success (--trace: the user-return prediction is exact), 1 --trace: it is\n"
+      "not, 2 usage or input error (--trace: no VM entries), 3 --trace: no ground truth.\n",
       std::size(default_workloads), std::size(sim::all_strategies), default_events, default_seed,
       uret_bench::bench_options{}.wrmsr_cycles, uret_bench::bench_options{}.rdmsr_cycles);
 }
@@ -319,7 +321,10 @@ int run_trace(cli c) {
   c.import.source = c.trace_path;
   const sim::imported_trace imp = sim::import_trace(read_file(c.trace_path), c.import);
   fmt::print(stderr, "{}", sim::format_import_summary(imp, c.trace_path));
-  if (imp.trace.events.empty()) fail(fmt::format("{}: no events to replay", c.trace_path));
+  // No VM entry: nothing to price (the summary said so). Exit status 2: an input error.
+  if (imp.stats.entries == 0 || imp.trace.events.empty()) {
+    fail(fmt::format("{}: no VM entries to price", c.trace_path));
+  }
   const std::string w = "trace";
   const std::vector<row> rows =
       uret_bench::run_all_strategies(imp.trace, w, 0, c.strategies, c.bench, {});
@@ -333,13 +338,18 @@ int run_trace(cli c) {
     h.oracle_wrmsr = rows.empty() ? 0 : rows.front().oracle_wrmsr;
     fmt::print("{}\n", uret_bench::format_table(h, rows));
   }
+  // Exit status: 0 the user-return prediction is exact, 1 it is not (whatever the differences
+  // are attributed to), 3 the trace has no ground truth (as `uret-sim import --check`).
+  int status = 3;
   if (imp.has_ground_truth()) {
-    fmt::print("{}", sim::check_ground_truth(imp).block);
-  } else if (!c.quiet) {
+    const auto gt = sim::check_ground_truth(imp);
+    fmt::print("{}", gt.block);
+    status = gt.comparison.exact() ? 0 : 1;
+  } else {
     fmt::print("no msr:write_msr events of user-return MSRs in the trace: no ground truth\n");
   }
   write_outputs(c, rows, {w}, fmt::format("uret-bench: WRMSRs by strategy on {}", c.trace_path));
-  return 0;
+  return status;
 }
 
 sim::workload_params params_for(const std::string& name, const cli& c) {

@@ -305,6 +305,40 @@ class import_mapper : protected import_scanner {
     switch_to(r.cpu, t, r.line, false, event_origin::untraced);
   }
 
+  /// A return to user mode on a CPU whose hotplug thread ran since KVM's cache (by the trace)
+  /// last held a guest value there: if the notifier's restore write does not follow as the CPU's
+  /// next record, the cache was reset where the trace does not show it (see untraced_reset()).
+  void check_return_restores(const record& r) {
+    auto& c = cpu_[r.cpu];
+    if (!c.hotplug_since || c.resync) return;
+    bool loaded = false;
+    for (unsigned sl = 0; sl < msr_count; ++sl) {
+      if (!has(user_return_, sl) || !has(c.shadow_known, sl)) continue;
+      std::uint64_t host = host_default(r.cpu, sl);
+      if (has(c.host_known, sl)) {
+        host = c.host[sl];
+      } else if (has(c.host_read_known, sl)) {
+        host = c.host_read[sl];
+      }
+      loaded = loaded || c.shadow[sl] != host;
+    }
+    if (!loaded) return;
+    for (std::size_t i = at_ + 1; i < records_.size(); ++i) {
+      const auto& n = records_[i];
+      if (n.cpu != r.cpu) continue;
+      const auto slot = slot_of(msr_index{n.aux});
+      if (n.kind == rec::wrmsr && n.task == r.task && slot && has(user_return_, *slot)) return;
+      if (n.kind == rec::wrmsr || n.kind == rec::rdmsr) continue;
+      break;
+    }
+    // No restore: KVM's cache held the host values already.
+    untraced_reset(r);
+    for (unsigned sl = 0; sl < msr_count; ++sl) {
+      if (!has(c.shadow_known, sl)) continue;
+      c.shadow_known = static_cast<slot_set>(c.shadow_known & ~(1U << sl));
+    }
+  }
+
   void on_msr_write(const record& r) {
     const auto slot = slot_of(msr_index{r.aux});
     if (r.flag || r.probe || !slot || !has(user_return_, *slot)) return on_msr_side(r);
@@ -437,6 +471,7 @@ class import_mapper : protected import_scanner {
           // KVM_RUN ends with kvm_userspace_exit (and kvm_fpu unload): its end is missing.
           gap(cpu, r.line, gap_kind::missed_run_end, true);
         }
+        check_return_restores(r);
         s.ret = pending::none;
         s.in_run = false;
         emit(event_kind::user, cpu, t, r.line);
@@ -447,8 +482,11 @@ class import_mapper : protected import_scanner {
     }
   }
 
+  std::size_t at_ = 0;  // the record being mapped
+
   void map() {
-    for (const auto& r : records_) {
+    for (at_ = 0; at_ < records_.size(); ++at_) {
+      const auto& r = records_[at_];
       map_one(r);
       const bool marker = r.kind == rec::lost_events || r.kind == rec::buffer_started ||
                           r.kind == rec::bad_line || r.kind == rec::time_backwards;
