@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // tests/import/import_kvm_test.cpp - real KVM recordings (SVM under QEMU TCG, Debian 6.1 and
-// 6.12: tests/kvm) and hand-written VMX-host patterns: the user-return prediction must equal the recorded msr:write_msr writes
-// exactly, with no gap and no heuristic, and the writes KVM makes for other reasons must be
-// recognised.
+// 6.12: tests/kvm) and hand-written VMX-host patterns: the user-return prediction must equal the
+// recorded msr:write_msr writes exactly, with no gap and no heuristic, and the writes KVM makes for
+// other reasons must be recognised.
 #include <catch2/catch.hpp>
 #include <string>
 
@@ -126,7 +126,8 @@ TEST_CASE("VMX pattern: after a real gap the state is taken from the trace again
   // rewritten (the old importer predicted all seven MSRs there).
   CHECK(c.gt.comparison.exact());
   CHECK(c.gt.comparison.predicted == 6);
-  CHECK(c.gt.block.find("verdict: trace incomplete (1 gap), prediction exact") != std::string::npos);
+  CHECK(c.gt.block.find("verdict: trace incomplete (1 gap), prediction exact") !=
+        std::string::npos);
 }
 
 TEST_CASE("VMX pattern: a vCPU thread's sys_exit inside KVM_RUN is a gap") {

@@ -191,8 +191,8 @@ TEST_CASE("gaps: lost events, late buffers, impossible transitions", "[import]")
                              // ##### CPU 1 buffer started ####: nothing ran there yet
                              "switch 1 CPU_1/KVM-4322", "enter 1",
                              "exit 1",  // CPU:1 [12 EVENTS DROPPED]: out of guest mode
-                             "switch 1 idle", "switch 1 CPU_1/KVM-4322", "enter 1",
-                             "exit 0", "switch 0 idle"});  // a kworker ran on CPU 0
+                             "switch 1 idle", "switch 1 CPU_1/KVM-4322", "enter 1", "exit 0",
+                             "switch 0 idle"});  // a kworker ran on CPU 0
   REQUIRE(imp.gaps.size() == 4);
   CHECK(imp.stats.gaps == 4);
   using gk = uret::sim::gap_kind;
@@ -202,8 +202,8 @@ TEST_CASE("gaps: lost events, late buffers, impossible transitions", "[import]")
   CHECK(imp.gaps[2].kind == gk::lost_events);
   CHECK(imp.gaps[3].kind == gk::missed_switch);
   CHECK(imp.gaps[3].event == 14);
-  CHECK(imp.sources[3].origin == uret::sim::event_origin::gap_repair);  // switch 0 idle
-  CHECK(imp.sources[5].origin == uret::sim::event_origin::gap_repair);  // enter 0
+  CHECK(imp.sources[3].origin == uret::sim::event_origin::gap_repair);   // switch 0 idle
+  CHECK(imp.sources[5].origin == uret::sim::event_origin::gap_repair);   // enter 0
   CHECK(imp.sources[10].origin == uret::sim::event_origin::gap_repair);  // exit 1
   CHECK_FALSE(imp.complete());
 }

@@ -251,9 +251,11 @@ TEST_CASE("guest-msr is ignored where no vCPU runs or in guest mode", "[sim/repl
   const auto v = sim::add_task(t.setup, "v", sim::task_kind::vmx, 0);
   const auto idx = sim::add_value(t.setup, 0x1234);
   t.events = {sim::ev::guest_msr(0, sim::slots::lstar, idx),  // idle runs
-              sim::ev::switch_to(0, v), sim::ev::enter(0),
+              sim::ev::switch_to(0, v),
+              sim::ev::enter(0),
               sim::ev::guest_msr(0, sim::slots::lstar, idx),  // in guest mode
-              sim::ev::exit(0), sim::ev::guest_msr(0, sim::slots::lstar, idx + 1)};  // no value
+              sim::ev::exit(0),
+              sim::ev::guest_msr(0, sim::slots::lstar, idx + 1)};  // no value
   const auto r = sim::run(t, sim::strategy::user_return);
   CHECK(r.ignored == 3);
   CHECK(r.violations == 0);

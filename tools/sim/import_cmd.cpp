@@ -182,9 +182,10 @@ int import_command(int argc, char** argv) {
   if (stats) print_stats(imp, text.size());
   if (!check) return 0;
   if (!imp.has_ground_truth()) {
-    std::fprintf(stderr,
-                 "uret-sim import: --check: no ground truth: the trace has no msr:write_msr of a "
-                 "user-return MSR (record it: see docs/traces.md; --write-msr-recorded if it was)\n");
+    std::fprintf(
+        stderr,
+        "uret-sim import: --check: no ground truth: the trace has no msr:write_msr of a "
+        "user-return MSR (record it: see docs/traces.md; --write-msr-recorded if it was)\n");
     return 3;
   }
   const auto gt = uret::sim::check_ground_truth(imp, strategy);

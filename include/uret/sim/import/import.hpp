@@ -97,7 +97,8 @@ namespace uret::sim {
   }
   for (const auto& g : imp.gaps) {
     if (g.kind == gap_kind::time_backwards || g.kind == gap_kind::unparsed_line) {
-      cat(o, {"  gap on CPU ", dec(g.cpu), " at line ", dec(g.line), ": ", to_string(g.kind), "\n"});
+      cat(o,
+          {"  gap on CPU ", dec(g.cpu), " at line ", dec(g.line), ": ", to_string(g.kind), "\n"});
     }
   }
   for (const auto& u : st.first_unparsed) {

@@ -102,10 +102,10 @@ struct import_gap {
 
 /// Where an event of the imported trace came from.
 enum class event_origin : std::uint8_t {
-  trace,            ///< a traced event
-  probable_return,  ///< the switch-to-user-task heuristic
-  trace_start,      ///< synthesised: the vCPU was already in guest mode when the trace began
-  gap_repair,       ///< synthesised around a gap to keep the event sequence possible
+  trace,             ///< a traced event
+  probable_return,   ///< the switch-to-user-task heuristic
+  trace_start,       ///< synthesised: the vCPU was already in guest mode when the trace began
+  gap_repair,        ///< synthesised around a gap to keep the event sequence possible
   confirmed_return,  ///< a return to user mode no syscall exit shows, proven by the notifier's
                      ///< restore write that the task logged first
   untraced,          ///< a CPU offline/online the kernel could not trace (KVM's hotplug callbacks
@@ -167,25 +167,25 @@ struct value_change {
 
 /// What the import saw.
 struct import_stats {
-  std::size_t lines = 0;             ///< all lines
-  std::size_t comments = 0;          ///< blank, comment and header lines
-  std::size_t parsed = 0;            ///< lines of the events the importer uses
-  std::size_t ignored = 0;           ///< well-formed lines of other events
-  std::size_t unparsed = 0;          ///< everything else (never fatal)
-  std::size_t dash_form_lines = 0;   ///< "comm-tid" lines (ftrace, trace-cmd report)
-  std::size_t perf_form_lines = 0;   ///< "comm tid" lines (perf script)
-  std::size_t events = 0;            ///< events of the imported trace
-  std::size_t returns = 0;           ///< `user` events from the trace
-  std::size_t probable_returns = 0;  ///< `user` events from the switch heuristic
-  std::size_t confirmed_returns = 0;  ///< `user` events proven by a restore write
-  std::size_t entries = 0;            ///< kvm_entry records (0: nothing to price)
-  std::size_t guest_value_events = 0;  ///< guest-msr events (guest values that changed)
+  std::size_t lines = 0;                 ///< all lines
+  std::size_t comments = 0;              ///< blank, comment and header lines
+  std::size_t parsed = 0;                ///< lines of the events the importer uses
+  std::size_t ignored = 0;               ///< well-formed lines of other events
+  std::size_t unparsed = 0;              ///< everything else (never fatal)
+  std::size_t dash_form_lines = 0;       ///< "comm-tid" lines (ftrace, trace-cmd report)
+  std::size_t perf_form_lines = 0;       ///< "comm tid" lines (perf script)
+  std::size_t events = 0;                ///< events of the imported trace
+  std::size_t returns = 0;               ///< `user` events from the trace
+  std::size_t probable_returns = 0;      ///< `user` events from the switch heuristic
+  std::size_t confirmed_returns = 0;     ///< `user` events proven by a restore write
+  std::size_t entries = 0;               ///< kvm_entry records (0: nothing to price)
+  std::size_t guest_value_events = 0;    ///< guest-msr events (guest values that changed)
   std::size_t after_switch_records = 0;  ///< records of the previous task right after a switch
   std::size_t untraced_hotplugs = 0;     ///< CPU offline/online periods the kernel did not trace
-  std::size_t synthetic = 0;         ///< events synthesised at trace start or around gaps
-  std::size_t gaps = 0;              ///< gaps (see imported_trace::gaps)
-  std::size_t msr_writes = 0;        ///< ground-truth writes (user-return MSRs, not faulted)
-  std::size_t other_msr_writes = 0;  ///< msr:write_msr of other MSRs, or for another reason
+  std::size_t synthetic = 0;             ///< events synthesised at trace start or around gaps
+  std::size_t gaps = 0;                  ///< gaps (see imported_trace::gaps)
+  std::size_t msr_writes = 0;            ///< ground-truth writes (user-return MSRs, not faulted)
+  std::size_t other_msr_writes = 0;      ///< msr:write_msr of other MSRs, or for another reason
   std::size_t faulted_msr_writes = 0;
   std::size_t unclassified_msr_writes = 0;  ///< neither right after a return nor before an entry
   std::size_t host_value_changes = 0;

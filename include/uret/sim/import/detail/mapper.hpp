@@ -176,7 +176,8 @@ class import_mapper : protected import_scanner {
 
   void other(const record& r, other_write_reason why) {
     ++out_.stats.other_msr_writes;
-    if (candidate(r.aux)) out_.other_writes.push_back({r.cpu, msr_index{r.aux}, r.value, r.line, why});
+    if (candidate(r.aux))
+      out_.other_writes.push_back({r.cpu, msr_index{r.aux}, r.value, r.line, why});
   }
 
   /// A read or write of an MSR outside the host's user-return set, a probe, or any read: no claim

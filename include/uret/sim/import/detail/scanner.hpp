@@ -318,8 +318,8 @@ class import_scanner : protected import_state {
     }
     bool svm = svm_host_;
     for (std::size_t i = 1; i < tasks_.size(); ++i) {
-      if (tasks_[i].r == role::vcpu && (tasks_[i].kind == task_kind::svm ||
-                                        tasks_[i].kind == task_kind::sev_es)) {
+      if (tasks_[i].r == role::vcpu &&
+          (tasks_[i].kind == task_kind::svm || tasks_[i].kind == task_kind::sev_es)) {
         svm = true;
       }
     }

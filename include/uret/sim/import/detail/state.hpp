@@ -51,7 +51,7 @@ class import_state {
   };
   struct record {
     rec kind = rec::entry;
-    bool flag = false;  // exit: failed VM entry; msr: faulted
+    bool flag = false;   // exit: failed VM entry; msr: faulted
     bool probe = false;  // msr: kvm_probe_user_return_msr()'s read or its write-back
     std::uint32_t cpu = 0;
     std::uint32_t task = 0;   // the line's task (sched_switch: prev)
@@ -78,8 +78,8 @@ class import_state {
     std::int64_t running_on = -1;  // CPU it runs on
     bool in_guest = false;
     bool entered = false;
-    bool in_run = true;  // a vCPU thread inside KVM_RUN: switching to it is no return
-    bool run_known = false;  // in_run comes from a KVM record, not from the default
+    bool in_run = true;        // a vCPU thread inside KVM_RUN: switching to it is no return
+    bool run_known = false;    // in_run comes from a KVM record, not from the default
     bool switched_in = false;  // switched in by sched_switch, no record of its own since
     pending ret = pending::none;
     msr_values guest{};  // the guest values now (guest-msr events change them)
@@ -101,12 +101,12 @@ class import_state {
     // read on this CPU. A write KVM makes only when its cache differs.
     msr_values shadow{};
     slot_set shadow_known = 0;
-    bool hotplug_since = false;  // cpuhp/N ran on CPU N since the shadow last changed
+    bool hotplug_since = false;       // cpuhp/N ran on CPU N since the shadow last changed
     std::uint32_t switched_from = 0;  // the previous task of the last sched_switch, whose
     bool after_switch = false;        // records may follow until the next task's first one
-    bool resync = false;  // after a gap, until the next entry or return shows the state
-    bool dropping = false;  // virtualization being disabled: restores are the drop's
-    std::uint64_t efer = 0;  // EFER as last read or written here (SVME on/off)
+    bool resync = false;              // after a gap, until the next entry or return shows the state
+    bool dropping = false;            // virtualization being disabled: restores are the drop's
+    std::uint64_t efer = 0;           // EFER as last read or written here (SVME on/off)
     bool efer_known = false;
     std::uint64_t last_time = 0;
     bool timed = false;
@@ -140,9 +140,9 @@ class import_state {
   std::uint32_t cpus_ = 1;
   std::size_t userspace_exits_ = 0;
   std::size_t fpu_records_ = 0;
-  bool svm_host_ = false;        // the vendor is AMD: SVM exit reasons or EFER.SVME toggled
+  bool svm_host_ = false;               // the vendor is AMD: SVM exit reasons or EFER.SVME toggled
   bool any_user_return_write_ = false;  // a msr:write_msr of a candidate MSR was recorded
-  slot_set user_return_ = 0;     // the host's user-return MSRs (as slots), from the trace
+  slot_set user_return_ = 0;            // the host's user-return MSRs (as slots), from the trace
 };
 
 }  // namespace uret::sim::detail
