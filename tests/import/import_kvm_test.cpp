@@ -97,6 +97,16 @@ TEST_CASE("real KVM, 6.1 cpu-offline: the hotplug the kernel cannot trace is pro
   CHECK(c.gt.comparison.unrecordable_line == 374);
 }
 
+TEST_CASE("real KVM, 6.1: a syscall exit preempted before it reaches user mode fires nothing") {
+  auto c = check("kvm_svm_6_1_cpu_offline_preempted_return.txt");
+  CHECK(c.imp.gaps.empty());
+  CHECK(c.imp.stats.probable_returns == 0);
+  CHECK(c.imp.stats.interrupted_returns >= 1);
+  INFO(c.gt.block);
+  CHECK(c.gt.comparison.exact());
+  CHECK(c.gt.comparison.actual == 13);
+}
+
 TEST_CASE("VMX pattern: records under the previous task right after sched_switch are no gap") {
   auto c = check("vmx_prev_task_records.txt");
   CHECK(c.imp.gaps.empty());

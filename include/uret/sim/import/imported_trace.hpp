@@ -108,6 +108,8 @@ enum class event_origin : std::uint8_t {
   gap_repair,        ///< synthesised around a gap to keep the event sequence possible
   confirmed_return,  ///< a return to user mode no syscall exit shows, proven by the notifier's
                      ///< restore write that the task logged first
+  cancelled_entry,   ///< an entry KVM cancelled after loading the guest values (a pending signal
+                     ///< or request), shown by a load with no kvm_entry after it
   untraced,          ///< a CPU offline/online the kernel could not trace (KVM's hotplug callbacks
                      ///< ran where tracepoints are off), proven by a later write KVM's cache
                      ///< would otherwise not have needed
@@ -178,6 +180,7 @@ struct import_stats {
   std::size_t returns = 0;               ///< `user` events from the trace
   std::size_t probable_returns = 0;      ///< `user` events from the switch heuristic
   std::size_t confirmed_returns = 0;     ///< `user` events proven by a restore write
+  std::size_t interrupted_returns = 0;   ///< syscall exits preempted before reaching user mode
   std::size_t entries = 0;               ///< kvm_entry records (0: nothing to price)
   std::size_t guest_value_events = 0;    ///< guest-msr events (guest values that changed)
   std::size_t after_switch_records = 0;  ///< records of the previous task right after a switch

@@ -63,6 +63,9 @@ struct import_comments {
       case event_origin::confirmed_return:
         s += ", return to user mode shown by the restore write";
         break;
+      case event_origin::cancelled_entry:
+        s += ", entry cancelled after the guest values were loaded";
+        break;
       case event_origin::untraced:
         s += ", CPU offline/online the kernel did not trace (shown by the next write)";
         break;

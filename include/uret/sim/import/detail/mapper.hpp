@@ -42,6 +42,7 @@ class import_mapper : protected import_scanner {
     events_.push_back({kind, oc, origin, cpu, task, line, arg, value});
     auto& c = cpu_[cpu];
     if (kind == event_kind::user) {
+      tasks_[task].loaded = false;
       c.restore_window = true;
       c.window_msrs = 0;
       if (origin == event_origin::probable_return) {
@@ -123,7 +124,10 @@ class import_mapper : protected import_scanner {
         s.home = cpu;
       }
     }
-    if (cur != 0) tasks_[cur].running_on = -1;
+    if (cur != 0) {
+      tasks_[cur].running_on = -1;
+      tasks_[cur].loaded = false;  // vcpu_put(): the next entry loads again
+    }
     emit(event_kind::switch_to, cpu, t, line, origin);
     cpu_[cpu].current = t;
     if (t == 0) return;
@@ -250,10 +254,24 @@ class import_mapper : protected import_scanner {
         emit(event_kind::unknown, cpu, t, r.line, event_origin::gap_repair, exit_outcome::real,
              bit);
       }
+      const bool changes = has(s.guest_known, slot) && s.guest[slot] != r.value;
       if (!has(s.guest_known, slot)) {
         static_cast<void>(learn(s.guest_first, s.guest_known, slot, r.value));
         s.guest[slot] = r.value;
-      } else if (s.guest[slot] != r.value) {
+      }
+      if (!s.loaded && !entry_follows(r)) {
+        // The load before an entry that KVM then cancelled (vcpu_enter_guest() loads the guest
+        // values, then finds a signal or request pending): an entry with no guest time.
+        if (changes) {
+          emit(event_kind::guest_msr, cpu, t, r.line, event_origin::trace, exit_outcome::real,
+               static_cast<std::uint8_t>(slot), r.value);
+          s.guest[slot] = r.value;
+          ++out_.stats.guest_value_events;
+        }
+        emit(event_kind::enter, cpu, t, r.line, event_origin::cancelled_entry);
+        emit(event_kind::exit, cpu, t, r.line, event_origin::cancelled_entry);
+        s.loaded = true;
+      } else if (changes) {
         // A guest WRMSR (svm_set_msr(), vmx_set_guest_uret_msr()) or another VM on this thread.
         emit(event_kind::guest_msr, cpu, t, r.line, event_origin::trace, exit_outcome::real,
              static_cast<std::uint8_t>(slot), r.value);
@@ -338,6 +356,28 @@ class import_mapper : protected import_scanner {
       if (!has(c.shadow_known, sl)) continue;
       c.shadow_known = static_cast<slot_set>(c.shadow_known & ~(1U << sl));
     }
+  }
+
+  /// True when the CPU's next record after a syscall exit switches that task out: it was
+  /// preempted on its way back to user mode (the switch comes before any restore write).
+  [[nodiscard]] bool preempted_on_the_way_out(const record& r) const {
+    for (std::size_t i = at_ + 1; i < records_.size(); ++i) {
+      const auto& n = records_[i];
+      if (n.cpu != r.cpu) continue;
+      if (n.kind == rec::rdmsr) continue;
+      return n.kind == rec::sched_switch && n.task == r.task && n.task2 != r.task;
+    }
+    return false;
+  }
+
+  /// True when the vCPU thread's next record on the CPU, past MSR records, is its VM entry.
+  [[nodiscard]] bool entry_follows(const record& r) const {
+    for (std::size_t i = at_ + 1; i < records_.size(); ++i) {
+      const auto& n = records_[i];
+      if (n.cpu != r.cpu || n.kind == rec::wrmsr || n.kind == rec::rdmsr) continue;
+      return n.kind == rec::entry && n.task == r.task;
+    }
+    return true;  // the trace ends first: nothing to say
   }
 
   void on_msr_write(const record& r) {
@@ -428,7 +468,7 @@ class import_mapper : protected import_scanner {
           repair_exit(cpu, t, r.line);
         }
         emit(event_kind::enter, cpu, t, r.line);
-        s.in_guest = s.entered = s.in_run = s.run_known = true;
+        s.in_guest = s.entered = s.in_run = s.run_known = s.loaded = true;
         s.ret = pending::none;
         c.resync = false;
         break;
@@ -475,6 +515,13 @@ class import_mapper : protected import_scanner {
         check_return_restores(r);
         s.ret = pending::none;
         s.in_run = false;
+        if (!guess_returns() && preempted_on_the_way_out(r)) {
+          // Preempted in exit_to_user_mode_loop() before it reached user mode: the notifier's
+          // flag (TIF_USER_RETURN_NOTIFY) went on with the next task, and the return that fires
+          // it shows later, by its restore write.
+          ++out_.stats.interrupted_returns;
+          break;
+        }
         emit(event_kind::user, cpu, t, r.line);
         c.resync = false;
         break;
