@@ -89,6 +89,18 @@ void print_stats(const uret::sim::imported_trace& imp, std::size_t bytes) {
                "value changes: %zu host, %zu guest\n",
                st.msr_writes, st.other_msr_writes, st.faulted_msr_writes,
                st.unclassified_msr_writes, st.host_value_changes, st.guest_value_changes);
+  std::fprintf(stderr,
+               "  returns: %zu shown by the restore write, %zu syscall exits preempted before "
+               "user mode; %zu guest value changes; %zu records of the previous task after a "
+               "switch; %zu CPU offline/online the kernel did not trace\n",
+               st.confirmed_returns, st.interrupted_returns, st.guest_value_events,
+               st.after_switch_records, st.untraced_hotplugs);
+  for (const auto& w : imp.other_writes) {
+    std::fprintf(stderr, "  not user-return traffic: line %zu, CPU %u, %s = 0x%llx: %s\n", w.line,
+                 w.cpu, uret::sim::msr_token(w.msr).c_str(),
+                 static_cast<unsigned long long>(w.value),
+                 std::string(uret::sim::to_string(w.reason)).c_str());
+  }
   for (const auto& g : imp.gaps) {
     std::fprintf(stderr, "  gap: CPU %u, line %zu: %s\n", g.cpu, g.line,
                  std::string(uret::sim::to_string(g.kind)).c_str());
