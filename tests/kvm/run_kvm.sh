@@ -258,9 +258,10 @@ while read -r s; do
   fi
   # A trace.dat beside the report: `uret-sim import` must read it natively to the same replay
   # and the same counts as the guest's `trace-cmd report` text of it (the scenario file less the
-  # two header lines added above); only the file name in the replay and the summary differs.
+  # comment lines the harness and the recording helper put at its head); only the file name in
+  # the replay and the summary differs.
   if [ -f "$traces/$s.dat" ]; then
-    tail -n +3 "$t" >"$traces/$s.report"
+    awk 'head && /^# /{next} {head = 0; print}' head=1 "$t" >"$traces/$s.report"
     set +e
     for f in dat report; do
       "$sim" import "$traces/$s.$f" -o "$traces/$s.$f.replay" >"$traces/$s.$f.summary" 2>&1
