@@ -226,14 +226,18 @@ class slot_table {
     if (!valid(cpu) || cpu.value >= chain_.cpus()) return errc::cpu_out_of_range;
     per_cpu& r = cpu_[cpu.value];
     if (r.node.registered()) return errc::guest_value_loaded;
-    // With nothing registered no slot is dirty: each pair holds what the hardware holds, and
-    // so does each pair read here, so a read that fails half-way leaves only true pairs.
+    // Every read before anything changes: a read that fails half-way leaves the host values
+    // (and the cache) as they were, even on a CPU already online whose MSRs changed since.
+    std::uint64_t read_back[Slots];
     for (std::size_t i = 0; i < count_; ++i) {
       const result<std::uint64_t> v = backend_.read(cpu, msrs_[i]);
       if (!v) [[unlikely]]
         return v.error();
-      r.host[i] = v.value_or(0);
-      r.curr[i] = v.value_or(0);
+      read_back[i] = v.value_or(0);
+    }
+    for (std::size_t i = 0; i < count_; ++i) {
+      r.host[i] = read_back[i];
+      r.curr[i] = read_back[i];
     }
     r.dirty = 0;
     r.unknown = 0;
@@ -706,7 +710,10 @@ class slot_table {
     if constexpr (Count) r.stats.writes += written;
     const auto settled = static_cast<mask_t>(todo_at_start & ~failed);
     r.unknown = static_cast<mask_t>(r.unknown & ~settled);
-    r.dirty = static_cast<mask_t>(r.dirty & ~settled);
+    // The failed slots stay dirty even if a drop() nested in one of the writes cleared the
+    // masks (it found nothing registered, so it restored nothing): the hardware still holds
+    // their guest values, and the next return to user mode must write them.
+    r.dirty = static_cast<mask_t>((r.dirty & ~settled) | failed);
     if (r.dirty != 0) {
       if (const result<void> g = ensure_registered(r, cpu); !g && first_error) first_error = g;
     }
