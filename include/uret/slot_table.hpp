@@ -192,21 +192,7 @@ class slot_table {
   /// either faults. Set-up only: not concurrent with any other call.
   /// Errors: table_full, duplicate_msr, table_in_use (a CPU is online), cpu_out_of_range, and
   /// the backend's error when the probe fails.
-  result<unsigned> add(msr_index msr, cpu_id probe_cpu = cpu_id{0}) noexcept {
-    if (count_ == Slots) return errc::table_full;
-    if (find(msr)) return errc::duplicate_msr;
-    for (std::size_t c = 0; c < cpus_; ++c) {
-      if (cpu_[c].online) return errc::table_in_use;
-    }
-    if (!valid(probe_cpu)) return errc::cpu_out_of_range;
-    const result<std::uint64_t> v = backend_.read(probe_cpu, msr);
-    if (!v) return v.error();
-    const result<void> w = backend_.write(probe_cpu, msr, *v);
-    if (!w) return w.error();
-    ++cpu_[probe_cpu.value].stats.writes;
-    msrs_[count_] = msr;
-    return static_cast<unsigned>(count_++);
-  }
+  result<unsigned> add(msr_index msr, cpu_id probe_cpu = cpu_id{0}) noexcept;
 
   /// The slot of `msr` (kvm_find_user_return_msr()), or unknown_msr.
   [[nodiscard]] result<unsigned> find(msr_index msr) const noexcept {
@@ -222,29 +208,7 @@ class slot_table {
   /// (offline, or online with every slot still caching what the hardware holds).
   /// Errors: cpu_out_of_range (also for a CPU the chain does not serve), guest_value_loaded,
   /// the backend's read error.
-  result<void> cpu_online(cpu_id cpu) noexcept {
-    if (!valid(cpu) || cpu.value >= chain_.cpus()) return errc::cpu_out_of_range;
-    per_cpu& r = cpu_[cpu.value];
-    if (r.node.registered()) return errc::guest_value_loaded;
-    // Every read before anything changes: a read that fails half-way leaves the host values
-    // (and the cache) as they were, even on a CPU already online whose MSRs changed since.
-    std::uint64_t read_back[Slots];
-    for (std::size_t i = 0; i < count_; ++i) {
-      const result<std::uint64_t> v = backend_.read(cpu, msrs_[i]);
-      if (!v) [[unlikely]]
-        return v.error();
-      read_back[i] = v.value_or(0);
-    }
-    for (std::size_t i = 0; i < count_; ++i) {
-      r.host[i] = read_back[i];
-      r.curr[i] = read_back[i];
-    }
-    r.dirty = 0;
-    r.unknown = 0;
-    r.nr_slots = static_cast<std::uint8_t>(count_);
-    r.online = true;
-    return {};
-  }
+  result<void> cpu_online(cpu_id cpu) noexcept;
 
   /// Load `value` into `slot` on `cpu` (kvm_set_user_return_msr()). Bits outside `mask` come
   /// from the host value. If the merged value equals the cached one, nothing is written and
@@ -409,21 +373,7 @@ class slot_table {
   /// is registered, then take the CPU offline until the next cpu_online(). If a restore write
   /// fails the CPU stays online and registered (the hardware still holds a guest value).
   /// Errors: cpu_out_of_range, the backend's write error.
-  result<void> drop(cpu_id cpu) noexcept {
-    if (!valid(cpu)) [[unlikely]]
-      return errc::cpu_out_of_range;
-    per_cpu& r = cpu_[cpu.value];
-    if (r.node.registered()) {
-      const result<void> res = restore(r, cpu);
-      if (!res) return res;  // still dirty, still registered, still online
-    }
-    r.nr_slots = 0;
-    r.online = false;
-    r.gate = static_cast<std::uint16_t>(r.gate & k_writing);
-    r.dirty = 0;
-    r.unknown = static_cast<mask_t>(~mask_t{0});  // stale handles miss the set() fast path
-    return {};
-  }
+  result<void> drop(cpu_id cpu) noexcept;
 
   /// Record size per CPU, for the cache-line budget (16 slots in 5 lines).
   static constexpr std::size_t per_cpu_bytes() noexcept { return sizeof(per_cpu); }
@@ -472,268 +422,46 @@ class slot_table {
     return (r.unknown & bit_of(slot)) != 0 || r.host[slot] != r.curr[slot];
   }
 
-  errc slot_error(const per_cpu& r, unsigned slot) const noexcept {
-    if (slot >= Slots) return errc::slot_out_of_range;
-    if (slot >= count_) return errc::slot_not_added;
-    URET_ASSERT(!r.online, "slot below nr_slots on an online CPU");
-    return errc::cpu_offline;
-  }
-
-  // kvm_user_return_register_notifier(), before anything changes: register once.
-  result<void> ensure_registered(per_cpu& r, cpu_id cpu) noexcept {
-    if (r.node.registered()) [[likely]]
-      return {};
-    return register_slow(r, cpu);
-  }
-  [[gnu::noinline]] result<void> register_slow(per_cpu& r, cpu_id cpu) noexcept {
-    const result<void> g = chain_.register_notifier(cpu, r.node);
-    r.gate = static_cast<std::uint16_t>((r.gate & k_writing) |
-                                        (g.has_value() && r.online ? k_ready : 0U));
-    return g;
-  }
-  void unregister(per_cpu& r) noexcept {
-    r.gate = static_cast<std::uint16_t>(r.gate & k_writing);
-    if constexpr (requires { chain_.unlink(r.node); }) {
-      chain_.unlink(r.node);  // the node is ours, registered on chain_ only: no ownership check
-    } else {
-      static_cast<void>(chain_.unregister(r.node));
-    }
-  }
-
+  // The paths behind the public operations, defined (with what each is for) in
+  // uret/detail/slot_table_impl.hpp.
+  errc slot_error(const per_cpu& r, unsigned slot) const noexcept;
+  result<void> ensure_registered(per_cpu& r, cpu_id cpu) noexcept;
+  [[gnu::noinline]] result<void> register_slow(per_cpu& r, cpu_id cpu) noexcept;
+  void unregister(per_cpu& r) noexcept;
   template <bool Count>
   result<void> set_in(per_cpu& r, cpu_id cpu, const slot_handle& s, std::uint64_t value,
-                      std::uint64_t mask) noexcept {
-    value = (value & mask) | (r.host[s.index_] & ~mask);
-    if (value == r.curr[s.index_] && (r.unknown & s.bit_) == 0) [[likely]] {
-      if constexpr (Count) {
-        if (counting_) ++r.stats.skipped;
-      }
-      return {};
-    }
-    return write_and_cache<Count>(r, cpu, s, value);
-  }
-
-  // set()'s write path (the kernel's order: write, then cache, then register). A restore can
-  // run inside the write window (a virtualization disable from interrupt context): it clears
-  // k_ready (it unregisters), and clears the writing byte if it wrote `host` over our value
-  // (see answer_writer()). On the path where the restore is registered and the CPU online,
-  // one compare of `gate` after the write tells whether anything ran.
+                      std::uint64_t mask) noexcept;
   template <bool Count>
   result<void> write_and_cache(per_cpu& r, cpu_id cpu, const slot_handle& s,
-                                                 std::uint64_t value) noexcept {
-    const unsigned slot = s.index_;
-    if (r.gate != k_ready) [[unlikely]]
-      return write_unready<Count>(r, cpu, slot, s.bit_, value);
-    const std::uint16_t token = s.token_;
-    r.gate = token;
-    const result<void> w = backend_.write(cpu, msrs_[slot], value);
-    if (r.gate != token) [[unlikely]]
-      return write_interrupted<Count>(r, cpu, slot, s.bit_, value, w);
-    r.gate = k_ready;
-    if (!w) [[unlikely]]
-      return w;
-    if constexpr (Count) {
-      if (counting_) ++r.stats.writes;
-    }
-    r.curr[slot] = value;
-    r.unknown = static_cast<mask_t>(r.unknown & s.not_bit_);
-    r.dirty = static_cast<mask_t>(r.dirty | s.bit_);
-    return {};
-  }
-
-  // A restore ran inside the window of a write started while ready.
+                               std::uint64_t value) noexcept;
   template <bool Count>
   [[gnu::noinline]] result<void> write_interrupted(per_cpu& r, cpu_id cpu, unsigned slot,
                                                    mask_t bit, std::uint64_t value,
-                                                   result<void> w) noexcept {
-    const bool answered = (r.gate & k_writing) == 0;  // it wrote host after our value
-    r.gate = static_cast<std::uint16_t>(r.gate & k_ready);
-    return after_write<Count>(r, cpu, slot, bit, value, w, answered);
-  }
-
-  // The write path when the restore is not registered or the CPU is offline (the first write
-  // after a restore, or a handle kept across drop()).
+                                                   result<void> w) noexcept;
   template <bool Count>
   [[gnu::noinline]] result<void> write_unready(per_cpu& r, cpu_id cpu, unsigned slot, mask_t bit,
-                                               std::uint64_t value) noexcept {
-    if (!r.online) [[unlikely]]
-      return errc::cpu_offline;  // a handle kept across drop()
-    r.gate = static_cast<std::uint16_t>((r.gate & k_ready) | (slot + 1));
-    const result<void> w = backend_.write(cpu, msrs_[slot], value);
-    const bool answered = (r.gate & k_writing) == 0;
-    r.gate = static_cast<std::uint16_t>(r.gate & k_ready);
-    return after_write<Count>(r, cpu, slot, bit, value, w, answered);
-  }
-
+                                               std::uint64_t value) noexcept;
   template <bool Count>
   result<void> after_write(per_cpu& r, cpu_id cpu, unsigned slot, mask_t bit, std::uint64_t value,
-                           result<void> w, bool answered) noexcept {
-    if (!w) [[unlikely]]
-      return w;
-    if constexpr (Count) {
-      if (counting_) ++r.stats.writes;
-    }
-    if (answered) [[unlikely]]
-      return errc::interrupted;
-    r.curr[slot] = value;
-    r.unknown = static_cast<mask_t>(r.unknown & ~bit);
-    r.dirty = static_cast<mask_t>(r.dirty | bit);
-    if ((r.gate & k_ready) == 0) [[unlikely]]
-      return register_after_write(r, cpu, slot);
-    return {};
-  }
-
-  // The registration a write needed failed: put the host value back so that nothing awaits a
-  // restore that will never run, and report the error.
+                           result<void> w, bool answered) noexcept;
   [[gnu::noinline]] result<void> register_after_write(per_cpu& r, cpu_id cpu,
-                                                      unsigned slot) noexcept {
-    if (r.node.registered()) return {};  // online == false: a drop ran inside the write window
-    const result<void> g = register_slow(r, cpu);
-    if (g) return g;
-    const mask_t bit = bit_of(slot);
-    // If this write fails too, the cache still tells the truth (the guest value) and the next
-    // operation that registers the restore will cover it.
-    if (backend_.write(cpu, msrs_[slot], r.host[slot])) {
-      r.curr[slot] = r.host[slot];
-      r.dirty = static_cast<mask_t>(r.dirty & ~bit);
-    }
-    return g;
-  }
-
+                                                      unsigned slot) noexcept;
   [[gnu::noinline]] result<void> cache_unready(per_cpu& r, cpu_id cpu, unsigned slot,
-                                               std::uint64_t value) noexcept {
-    if (!r.online) return errc::cpu_offline;  // a handle kept across drop()
-    return cache(r, cpu, slot, value);
-  }
-
-  result<void> cache(per_cpu& r, cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
-    if (const result<void> g = ensure_registered(r, cpu); !g) [[unlikely]]
-      return g;
-    const mask_t bit = bit_of(slot);
-    r.curr[slot] = value;
-    r.unknown = static_cast<mask_t>(r.unknown & ~bit);
-    r.dirty = static_cast<mask_t>(r.dirty | bit);
-    return {};
-  }
-
-  result<void> clobber(per_cpu& r, cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
-    const mask_t bit = bit_of(slot);
-    if (r.curr[slot] == value && (r.unknown & bit) == 0) return {};
-    if (!r.online) [[unlikely]]
-      return errc::cpu_offline;
-    return mark_slot_unknown(r, cpu, slot);
-  }
-
-  // One slot: no walk over a mask.
-  result<void> mark_slot_unknown(per_cpu& r, cpu_id cpu, unsigned slot) noexcept {
-    if (const result<void> g = ensure_registered(r, cpu); !g) [[unlikely]]
-      return g;
-    r.curr[slot] = ~r.host[slot];  // see below
-    r.unknown = static_cast<mask_t>(r.unknown | bit_of(slot));
-    r.dirty = static_cast<mask_t>(r.dirty | bit_of(slot));
-    return {};
-  }
-
-  result<void> mark_unknown(per_cpu& r, cpu_id cpu, mask_t bits) noexcept {
-    if (const result<void> g = ensure_registered(r, cpu); !g) [[unlikely]]
-      return g;
-    // While a slot is unknown its `curr` means nothing; it is made to differ from `host`, so
-    // that the restore's one comparison writes the slot without looking at `unknown`.
-    for (mask_t todo = bits; todo != 0; todo = static_cast<mask_t>(todo & (todo - 1))) {
-      const auto slot = static_cast<unsigned>(std::countr_zero(todo));
-      r.curr[slot] = ~r.host[slot];
-    }
-    r.unknown = static_cast<mask_t>(r.unknown | bits);
-    r.dirty = static_cast<mask_t>(r.dirty | bits);
-    return {};
-  }
-
-  result<void> restore(per_cpu& r, cpu_id cpu) noexcept {
-    if (r.node.registered()) unregister(r);
-    if ((r.gate & k_writing) != 0) [[unlikely]]
-      answer_writer(r);
-    if (counting_) return walk_counting(r, cpu);
-    return walk<false>(r, cpu);
-  }
-  // The walk that keeps the counters, out of line: counters cost nothing when not wanted.
-  [[gnu::noinline]] result<void> walk_counting(per_cpu& r, cpu_id cpu) noexcept {
-    return walk<true>(r, cpu);
-  }
-
-  // The restore's walk. Only the dirty slots are visited (the kernel compares every slot),
-  // with one comparison each (an unknown slot's `curr` differs from `host`, see
-  // mark_unknown()). A write's result is checked with a branch predicted not taken; the first
-  // failure hands the rest of the walk to walk_failed(), so that this loop keeps no failure
-  // state.
+                                               std::uint64_t value) noexcept;
+  result<void> cache(per_cpu& r, cpu_id cpu, unsigned slot, std::uint64_t value) noexcept;
+  result<void> clobber(per_cpu& r, cpu_id cpu, unsigned slot, std::uint64_t value) noexcept;
+  result<void> mark_slot_unknown(per_cpu& r, cpu_id cpu, unsigned slot) noexcept;
+  result<void> mark_unknown(per_cpu& r, cpu_id cpu, mask_t bits) noexcept;
+  result<void> restore(per_cpu& r, cpu_id cpu) noexcept;
+  [[gnu::noinline]] result<void> walk_counting(per_cpu& r, cpu_id cpu) noexcept;
   template <bool Count>
-  result<void> walk(per_cpu& r, cpu_id cpu) noexcept {
-    const std::uint64_t todo_at_start = r.dirty;
-    std::uint64_t written = 0;
-    Backend& backend = backend_;  // locals: the writes cannot change them
-    for (std::uint64_t todo = todo_at_start; todo != 0; todo &= todo - 1) {
-      const auto slot = static_cast<std::size_t>(std::countr_zero(todo));
-      const std::uint64_t host = r.host[slot];
-      if (host == r.curr[slot]) continue;
-      if (const result<void> w = backend.write(cpu, msrs_[slot], host); !w) [[unlikely]]
-        return walk_failed<Count>(r, cpu, todo_at_start, todo, written, w);
-      r.curr[slot] = host;
-      if constexpr (Count) ++written;
-    }
-    if constexpr (Count) r.stats.writes += written;
-    // Only a nested drop() can run inside the loop (from a write), and it finds nothing
-    // registered, so the masks can be settled once, after the walk.
-    const auto settled = static_cast<mask_t>(~todo_at_start);
-    r.unknown = static_cast<mask_t>(r.unknown & settled);
-    r.dirty = static_cast<mask_t>(r.dirty & settled);
-    return {};
-  }
-
-  // The rest of a walk whose write of the lowest slot in `todo` failed with `first_error`:
-  // the failed slots stay dirty with the value the hardware holds, and the restore is
-  // registered again (I1). Returns the first failure.
+  result<void> walk(per_cpu& r, cpu_id cpu) noexcept;
   template <bool Count>
   [[gnu::noinline]] result<void> walk_failed(per_cpu& r, cpu_id cpu, std::uint64_t todo_at_start,
                                              std::uint64_t todo, std::uint64_t written,
-                                             result<void> first_error) noexcept {
-    std::uint64_t failed = todo & (~todo + 1);  // the lowest bit: the slot that failed
-    for (todo &= todo - 1; todo != 0; todo &= todo - 1) {
-      const auto slot = static_cast<std::size_t>(std::countr_zero(todo));
-      const std::uint64_t host = r.host[slot];
-      if (host == r.curr[slot]) continue;
-      if (!backend_.write(cpu, msrs_[slot], host)) {
-        failed |= std::uint64_t{1} << slot;
-        continue;
-      }
-      r.curr[slot] = host;
-      if constexpr (Count) ++written;
-    }
-    if constexpr (Count) r.stats.writes += written;
-    const auto settled = static_cast<mask_t>(todo_at_start & ~failed);
-    r.unknown = static_cast<mask_t>(r.unknown & ~settled);
-    // The failed slots stay dirty even if a drop() nested in one of the writes cleared the
-    // masks (it found nothing registered, so it restored nothing): the hardware still holds
-    // their guest values, and the next return to user mode must write them.
-    r.dirty = static_cast<mask_t>((r.dirty & ~settled) | failed);
-    if (r.dirty != 0) {
-      if (const result<void> g = ensure_registered(r, cpu); !g && first_error) first_error = g;
-    }
-    return first_error;
-  }
-
-  // A restore inside set()'s write window: if it is about to write the slot being written,
-  // it clears `writing` to tell set() that `host` went in after set()'s value.
-  [[gnu::noinline]] static void answer_writer(per_cpu& r) noexcept {
-    const auto slot = static_cast<unsigned>((r.gate & k_writing) - 1);
-    if ((r.dirty & bit_of(slot)) != 0 && must_restore(r, slot))
-      r.gate = static_cast<std::uint16_t>(r.gate & k_ready);
-  }
-
-  static void notifier_callback(node_type& n, cpu_id cpu) noexcept {
-    auto* self = static_cast<slot_table*>(n.context);
-    URET_ASSERT(cpu.value < MaxCpus && &self->cpu_[cpu.value].node == &n,
-                "user-return notifier run on a CPU other than the one it was registered for");
-    static_cast<void>(self->restore(self->cpu_[cpu.value], cpu));
-  }
+                                             result<void> first_error) noexcept;
+  [[gnu::noinline]] static void answer_writer(per_cpu& r) noexcept;
+  static void notifier_callback(node_type& n, cpu_id cpu) noexcept;
 
   per_cpu cpu_[MaxCpus];
   Backend& backend_;
@@ -745,3 +473,5 @@ class slot_table {
 };
 
 }  // namespace uret
+
+#include "uret/detail/slot_table_impl.hpp"  // IWYU pragma: export

@@ -8,6 +8,7 @@
 //   hardware.hpp   TDX module, SEV-ES #VMEXIT and CPU bring-up models
 //   checker.hpp    invariants I1-I5 and G, violations
 //   oracle.hpp     the fewest WRMSRs with perfect knowledge
+//   run_result.hpp run_options and run_result: what a run takes and gives back
 //   simulator.hpp  the machine: run(trace, strategy, options) -> run_result
 //   workload.hpp   named workloads and the reproducible generator
 //   replay.hpp     the `uret-replay 1` text format
@@ -18,6 +19,7 @@
 #include "uret/sim/hardware.hpp"
 #include "uret/sim/oracle.hpp"
 #include "uret/sim/replay.hpp"
+#include "uret/sim/run_result.hpp"
 #include "uret/sim/sched.hpp"
 #include "uret/sim/shrink.hpp"
 #include "uret/sim/simulator.hpp"

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
-// uret/sim/import/detail/state.hpp - the trace importer's working state. The importer is three
-// layers over this one state, one header each, each adding a pass:
+// uret/sim/import/detail/state.hpp - the trace importer's working state. The importer is
+// layers over this one state, one header each, each adding a pass or a part of one:
 //
 //     import_state     records, tasks, per-CPU state, pending events     (this header)
 //     import_scanner   pass 1: parse every line into a record; classify   (scanner.hpp)
 //                      each thread (vCPU, user task, kernel thread)
+//     import_emitter   pass 2: simulator events, gaps, context switches   (emitter.hpp)
+//     import_msr_writes  pass 2: MSR records, ground truth, learnt        (msr_writes.hpp)
+//                      host and guest values
 //     import_mapper    pass 2: a per-CPU state machine from records to    (mapper.hpp)
 //                      simulator events, gaps and ground truth
 //     trace_importer   the simulator set-up, the event list, the replay    (importer.hpp)
