@@ -75,6 +75,11 @@ class import_mapper : protected import_scanner {
     c.resync = true;
     c.shadow_known = 0;
     c.after_switch = false;
+    // A lost sys_exit would leave a task in a syscall for good: what the trace said of the
+    // tasks that ran here is no longer evidence.
+    for (auto& task : tasks_) {
+      if (task.home == static_cast<std::int64_t>(cpu)) task.in_syscall = false;
+    }
     const auto cur = c.current;
     if (cur == 0) return;
     tasks_[cur].ret = pending::none;
@@ -285,10 +290,16 @@ class import_mapper : protected import_scanner {
         c.dropping = true;
       }
       if (learn(c.host, c.host_known, slot, r.value)) changed(r, false);
+    } else if (s.in_syscall || (c.restore_window && has(static_cast<slot_set>(c.window_msrs), slot))) {
+      // Not kvm_on_user_return(): it runs on the way out to user mode, after the syscall-exit
+      // tracepoint, and writes each slot at most once (its loop over the user-return slots).
+      // A write by a task that entered the kernel again (a sys_enter with no sys_exit since),
+      // or a second write of an MSR the same return already restored, is not that restore.
+      return not_a_restore(r);
     } else {
       // kvm_on_user_return() on this task's return to user mode: after its syscall exit (the
       // return is already there), or else the write shows the return.
-      if (!c.restore_window || has(static_cast<slot_set>(c.window_msrs), slot)) {
+      if (!c.restore_window) {
         s.ret = pending::none;
         if (is_vcpu_task(t)) s.in_run = false;
         emit(event_kind::user, cpu, t, r.line, event_origin::confirmed_return);
@@ -302,6 +313,15 @@ class import_mapper : protected import_scanner {
     c.hotplug_since = false;
     ++out_.stats.msr_writes;
     expects_.push_back({cpu, msr_index{r.aux}, r.value, r.line, events_.size()});
+  }
+
+  /// A write of a user-return MSR the importer cannot attribute to KVM: still ground truth (the
+  /// comparison checks it), counted as unclassified, and it teaches no host or guest value.
+  /// KVM's cache (`curr`) does not change by it, so neither does the shadow.
+  void not_a_restore(const record& r) {
+    ++out_.stats.msr_writes;
+    ++out_.stats.unclassified_msr_writes;
+    expects_.push_back({r.cpu, msr_index{r.aux}, r.value, r.line, events_.size()});
   }
 
   /// A vCPU's write before entry that KVM's cache, by the trace, already held: its cache was
@@ -410,9 +430,7 @@ class import_mapper : protected import_scanner {
       if (r.kind == rec::wrmsr) {
         const auto slot = slot_of(msr_index{r.aux});
         if (slot && has(user_return_, *slot) && !r.flag && !r.probe) {
-          ++out_.stats.msr_writes;
-          ++out_.stats.unclassified_msr_writes;
-          expects_.push_back({cpu, msr_index{r.aux}, r.value, r.line, events_.size()});
+          not_a_restore(r);
         } else {
           on_msr_side(r);
         }
@@ -503,8 +521,12 @@ class import_mapper : protected import_scanner {
           s.ret = pending::certain;
         }
         break;
+      case rec::sys_enter:
+        if (t != 0) s.in_syscall = true;
+        break;
       case rec::sys_exit:
         if (t == 0) break;
+        s.in_syscall = false;
         if (s.in_guest) {
           gap(cpu, r.line, gap_kind::missed_exit, true);
           repair_exit(cpu, t, r.line);
