@@ -290,7 +290,8 @@ class import_mapper : protected import_scanner {
         c.dropping = true;
       }
       if (learn(c.host, c.host_known, slot, r.value)) changed(r, false);
-    } else if (s.in_syscall || (c.restore_window && has(static_cast<slot_set>(c.window_msrs), slot))) {
+    } else if (s.in_syscall ||
+               (c.restore_window && has(static_cast<slot_set>(c.window_msrs), slot))) {
       // Not kvm_on_user_return(): it runs on the way out to user mode, after the syscall-exit
       // tracepoint, and writes each slot at most once (its loop over the user-return slots).
       // A write by a task that entered the kernel again (a sys_enter with no sys_exit since),
