@@ -358,3 +358,45 @@ TEST_CASE("damaged traces (lines dropped and reordered) still give possible even
     CHECK(r.violations == 0);
   }
 }
+
+TEST_CASE("writes that are no restore stay ground truth, unclassified, and teach nothing",
+          "[import]") {
+  // One KVM_RUN on CPU 1, its return (sys_exit) and restore of LSTAR; then a second LSTAR write
+  // in the same window and, inside the next syscall (read()), a TSC_AUX write: neither is
+  // kvm_on_user_return()'s restore.
+  const std::string head =
+      "# tracer: nop\n"
+      "  CPU 0/KVM-4321 [001] .....  1000.000100: sys_enter: NR 16 (d, ae80, 0, 0, 0, 0)\n"
+      "  CPU 0/KVM-4321 [001] d..1.  1000.000120: write_msr: c0000082, value ffffffff9c600080\n"
+      "  CPU 0/KVM-4321 [001] d..1.  1000.000130: kvm_entry: vcpu 0, rip 0xffffffff9d2f14a6\n"
+      "  CPU 0/KVM-4321 [001] d..1.  1000.000400: kvm_exit: vcpu 0 reason IO_INSTRUCTION rip "
+      "0xffffffff9d458c2a info1 0x0000000003f80008 info2 0x0000000000000000 intr_info "
+      "0x00000000 error_code 0x00000000\n"
+      "  CPU 0/KVM-4321 [001] .....  1000.001020: kvm_userspace_exit: reason KVM_EXIT_IO (2)\n"
+      "  CPU 0/KVM-4321 [001] .....  1000.001030: sys_exit: NR 16 = 0\n"
+      "  CPU 0/KVM-4321 [001] d....  1000.001031: write_msr: c0000082, value ffffffffa7a00080\n"
+      "  CPU 0/KVM-4321 [001] d....  1000.001032: write_msr: c0000082, value 1234\n"
+      "  CPU 0/KVM-4321 [001] .....  1000.001040: sys_enter: NR 0 (3, 0, 0, 0, 0, 0)\n";
+  const std::string in_syscall =
+      "  CPU 0/KVM-4321 [001] d....  1000.001050: write_msr: c0000103, value 77\n";
+  const auto imp = uret::sim::import_trace(head + in_syscall);
+  CHECK(imp.stats.msr_writes == 4);
+  CHECK(imp.stats.unclassified_msr_writes == 2);
+  CHECK(imp.stats.host_value_changes == 0);
+  CHECK(imp.stats.confirmed_returns == 0);
+  CHECK(imp.stats.returns == 1);
+  REQUIRE(imp.trace.expected.size() == 4);  // all four are compared
+  CHECK(imp.trace.expected[2].value == 0x1234);
+  CHECK(imp.trace.expected[3].value == 0x77);
+  CHECK(imp.trace.setup.host[1][uret::sim::slots::lstar] == 0xffffffffa7a00080);
+  CHECK(imp.trace.setup.host[1][uret::sim::slots::tsc_aux] ==
+        uret::sim::host_default(1, uret::sim::slots::tsc_aux));
+
+  // Lost events there: the sys_exit may be among them, so the same write is a restore again
+  // (the write itself shows the return).
+  const auto lost = uret::sim::import_trace(head + "CPU:1 [LOST 12 EVENTS]\n" + in_syscall);
+  CHECK(lost.stats.gaps == 1);
+  CHECK(lost.stats.unclassified_msr_writes == 1);
+  CHECK(lost.stats.confirmed_returns == 1);
+  CHECK(lost.trace.setup.host[1][uret::sim::slots::tsc_aux] == 0x77);
+}

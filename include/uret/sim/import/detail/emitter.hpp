@@ -59,6 +59,11 @@ class import_emitter : protected import_scanner {
     c.resync = true;
     c.shadow_known = 0;
     c.after_switch = false;
+    // A lost sys_exit would leave a task in a syscall for good: what the trace said of the
+    // tasks that ran here is no longer evidence.
+    for (auto& task : tasks_) {
+      if (task.home == static_cast<std::int64_t>(cpu)) task.in_syscall = false;
+    }
     const auto cur = c.current;
     if (cur == 0) return;
     tasks_[cur].ret = pending::none;

@@ -47,9 +47,7 @@ class import_mapper : protected import_msr_writes {
       if (r.kind == rec::wrmsr) {
         const auto slot = slot_of(msr_index{r.aux});
         if (slot && has(user_return_, *slot) && !r.flag && !r.probe) {
-          ++out_.stats.msr_writes;
-          ++out_.stats.unclassified_msr_writes;
-          expects_.push_back({cpu, msr_index{r.aux}, r.value, r.line, events_.size()});
+          not_a_restore(r);
         } else {
           on_msr_side(r);
         }
@@ -140,8 +138,12 @@ class import_mapper : protected import_msr_writes {
           s.ret = pending::certain;
         }
         break;
+      case rec::sys_enter:
+        if (t != 0) s.in_syscall = true;
+        break;
       case rec::sys_exit:
         if (t == 0) break;
+        s.in_syscall = false;
         if (s.in_guest) {
           gap(cpu, r.line, gap_kind::missed_exit, true);
           repair_exit(cpu, t, r.line);

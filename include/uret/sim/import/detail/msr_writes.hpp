@@ -155,10 +155,17 @@ class import_msr_writes : protected import_emitter {
         c.dropping = true;
       }
       if (learn(c.host, c.host_known, slot, r.value)) changed(r, false);
+    } else if (s.in_syscall ||
+               (c.restore_window && has(static_cast<slot_set>(c.window_msrs), slot))) {
+      // Not kvm_on_user_return(): it runs on the way out to user mode, after the syscall-exit
+      // tracepoint, and writes each slot at most once (its loop over the user-return slots).
+      // A write by a task that entered the kernel again (a sys_enter with no sys_exit since),
+      // or a second write of an MSR the same return already restored, is not that restore.
+      return not_a_restore(r);
     } else {
       // kvm_on_user_return() on this task's return to user mode: after its syscall exit (the
       // return is already there), or else the write shows the return.
-      if (!c.restore_window || has(static_cast<slot_set>(c.window_msrs), slot)) {
+      if (!c.restore_window) {
         s.ret = pending::none;
         if (is_vcpu_task(t)) s.in_run = false;
         emit(event_kind::user, cpu, t, r.line, event_origin::confirmed_return);
@@ -172,6 +179,15 @@ class import_msr_writes : protected import_emitter {
     c.hotplug_since = false;
     ++out_.stats.msr_writes;
     expects_.push_back({cpu, msr_index{r.aux}, r.value, r.line, events_.size()});
+  }
+
+  /// A write of a user-return MSR the importer cannot attribute to KVM: still ground truth (the
+  /// comparison checks it), counted as unclassified, and it teaches no host or guest value.
+  /// KVM's cache (`curr`) does not change by it, so neither does the shadow.
+  void not_a_restore(const record& r) {
+    ++out_.stats.msr_writes;
+    ++out_.stats.unclassified_msr_writes;
+    expects_.push_back({r.cpu, msr_index{r.aux}, r.value, r.line, events_.size()});
   }
 
   /// A vCPU's write before entry that KVM's cache, by the trace, already held: its cache was

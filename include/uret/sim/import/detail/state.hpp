@@ -81,9 +81,10 @@ class import_state {
     std::int64_t running_on = -1;  // CPU it runs on
     bool in_guest = false;
     bool entered = false;
-    bool in_run = true;      // a vCPU thread inside KVM_RUN: switching to it is no return
-    bool run_known = false;  // in_run comes from a KVM record, not from the default
-    bool loaded = false;     // a vCPU whose guest values the simulator loaded in this load period
+    bool in_syscall = false;  // a sys_enter with no sys_exit since: the task is in the kernel
+    bool in_run = true;       // a vCPU thread inside KVM_RUN: switching to it is no return
+    bool run_known = false;   // in_run comes from a KVM record, not from the default
+    bool loaded = false;      // a vCPU whose guest values the simulator loaded in this load period
     pending ret = pending::none;
     msr_values guest{};  // the guest values now (guest-msr events change them)
     slot_set guest_known = 0;
