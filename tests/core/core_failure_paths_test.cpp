@@ -254,3 +254,102 @@ TEST_CASE("slot_table: a table for 0 CPUs serves one; a dropped CPU refuses sets
   REQUIRE(table.invalidate(cpu_id{0}).error() == errc::cpu_offline);
   REQUIRE(hw.peek(cpu_id{0}, msrs::tsc_aux) == 3);
 }
+
+// "Forget what the hardware holds": after invalidate() the next set() writes, whatever the value
+// (docs/design.md, invalidate; kvm_set_user_return_msr() skips the WRMSR only for a value the
+// cache knows the hardware holds). And a handle kept across drop() is refused, whatever the
+// value, with nothing written.
+TEST_CASE("slot_table: after invalidate every value is written; a stale handle is refused",
+          "[slot_table][failure]") {
+  uret::mock_msr hw{2};
+  hw.declare(msrs::star, 5);
+  uret::notifier_chain<4> chain{2};
+  uret::slot_table<uret::mock_msr, 4, 4> table{hw, chain, 2};
+  REQUIRE(table.add(msrs::star));
+  const cpu_id c{1};
+  REQUIRE(table.cpu_online(c));
+  const std::uint64_t values[] = {5, ~std::uint64_t{5}, 0, 0x8000000000000005U};
+
+  SECTION("checked set after invalidate") {
+    for (std::uint64_t v : values) {
+      REQUIRE(table.invalidate(c, 0));
+      REQUIRE(hw.poke(c, msrs::star, 0x1234));  // firmware changed it behind the cache
+      const std::uint64_t before = hw.stats(c).writes;
+      REQUIRE(table.set(c, 0, v));
+      REQUIRE(hw.stats(c).writes == before + 1);
+      REQUIRE(hw.peek(c, msrs::star) == v);
+      REQUIRE(*table.current(c, 0) == v);
+    }
+  }
+  SECTION("handle set after invalidate of every slot") {
+    auto h = *table.cpu(c);
+    auto s = *table.slot(0);
+    for (std::uint64_t v : values) {
+      REQUIRE(table.invalidate(c));
+      REQUIRE(hw.poke(c, msrs::star, 0x1234));
+      const std::uint64_t before = hw.stats(c).writes;
+      REQUIRE(table.set(h, s, v));
+      REQUIRE(hw.stats(c).writes == before + 1);
+      REQUIRE(hw.peek(c, msrs::star) == v);
+    }
+    REQUIRE(chain.fire(c));
+    REQUIRE(hw.peek(c, msrs::star) == 5);
+  }
+  SECTION("a handle kept across drop") {
+    auto h = *table.cpu(c);
+    auto s = *table.slot(0);
+    REQUIRE(table.set(h, s, 9));
+    REQUIRE(table.drop(c));
+    REQUIRE(hw.peek(c, msrs::star) == 5);
+    const std::uint64_t before = hw.stats(c).writes;
+    for (std::uint64_t v : {std::uint64_t{5}, std::uint64_t{9}, ~std::uint64_t{5}, std::uint64_t{0}}) {
+      REQUIRE(table.set(h, s, v).error() == errc::cpu_offline);
+      REQUIRE(table.may_clobber(h, s, v).error() == errc::cpu_offline);
+      REQUIRE(table.update_cache(h, s, v).error() == errc::cpu_offline);
+    }
+    REQUIRE(hw.stats(c).writes == before);
+    REQUIRE(hw.peek(c, msrs::star) == 5);
+    REQUIRE_FALSE(table.registered(c));
+    REQUIRE_FALSE(chain.pending(c));
+  }
+}
+
+// kvm_user_return_msr_update_cache(): the cache takes `value` as what the hardware holds, even
+// for a slot it had forgotten; a set() of that value then needs no write (I4), and the restore
+// writes the host value back.
+TEST_CASE("slot_table: update_cache makes an unknown slot known", "[slot_table][failure]") {
+  uret::mock_msr hw{2};
+  hw.declare(msrs::star, 5);
+  hw.declare(msrs::lstar, 6);
+  uret::notifier_chain<4> chain{2};
+  uret::slot_table<uret::mock_msr, 4, 4> table{hw, chain, 2};
+  REQUIRE(table.add(msrs::star));
+  REQUIRE(table.add(msrs::lstar));
+  const cpu_id c{1};
+  REQUIRE(table.cpu_online(c));
+  auto check = [&](bool handles) {
+    REQUIRE(table.invalidate(c));
+    REQUIRE(hw.poke(c, msrs::star, 77));  // the firmware wrote 77 and says so
+    if (handles) {
+      REQUIRE(table.update_cache(*table.cpu(c), *table.slot(0), 77));
+    } else {
+      REQUIRE(table.update_cache(c, 0, 77));
+    }
+    REQUIRE(*table.current(c, 0) == 77);
+    REQUIRE(table.unknown_slots(c) == 0b10);
+    const std::uint64_t before = hw.stats(c).writes;
+    REQUIRE(table.set(c, 0, 77));
+    REQUIRE(hw.stats(c).writes == before);
+    REQUIRE(table.registered(c));
+    REQUIRE(chain.fire(c));
+    REQUIRE(hw.peek(c, msrs::star) == 5);
+    REQUIRE(hw.peek(c, msrs::lstar) == 6);
+    REQUIRE(table.dirty_slots(c) == 0);
+  };
+  SECTION("checked") { check(false); }
+  SECTION("handles, restore not registered") {
+    REQUIRE(table.drop(c));
+    REQUIRE(table.cpu_online(c));
+    check(true);
+  }
+}
