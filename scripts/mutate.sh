@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Mutation testing: apply each mutant of a committed list (tests/mutation/mutants.txt) to a
 # scratch copy of the tree, build only the test targets that cover it (incrementally), run
 # them, and count the mutant killed (a covering test fails, or the build breaks) or survived.

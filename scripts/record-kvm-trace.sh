@@ -58,10 +58,23 @@ start() {
   put 1 "$tracefs/tracing_on"
 }
 
+# The events enabled now, as the trace's first line: `uret-sim import` reads it, so that a
+# recording with msr/write_msr but no write of a user-return MSR is ground truth of none.
+header() {
+  list=""
+  for e in $EVENTS; do
+    [ "$(cat "$tracefs/events/$e/enable" 2>/dev/null)" = 1 ] && list="$list $e"
+  done
+  echo "# uret-record: events$list"
+}
+
 stop() {
   put 0 "$tracefs/tracing_on"
-  if [ "$1" = - ]; then cat "$tracefs/trace"; else cat "$tracefs/trace" >"$1"; fi ||
-    die "cannot read $tracefs/trace"
+  if [ "$1" = - ]; then
+    { header; cat "$tracefs/trace"; } || die "cannot read $tracefs/trace"
+  else
+    { header; cat "$tracefs/trace"; } >"$1" || die "cannot read $tracefs/trace"
+  fi
 }
 
 while [ $# -gt 0 ]; do
@@ -105,7 +118,8 @@ case $verb in
         -e sched:sched_switch -e sched:sched_migrate_task -e raw_syscalls:sys_exit \
         -e msr:write_msr -f "$FILTER" -e msr:read_msr -f "$FILTER" "$@" >&2 ||
         die "trace-cmd record failed"
-      trace-cmd report -i "$dat" >"$out" || die "trace-cmd report failed"
+      { echo "# uret-record: events $(echo $EVENTS)"; trace-cmd report -i "$dat"; } >"$out" ||
+        die "trace-cmd report failed"
     else
       start
       status=0

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The core's failure paths, pinned from the specification (docs/design.md; arch/x86/kvm/x86.c
 // kvm_user_return_msr_cpu_online(), kvm_on_user_return(), kvm_set_user_return_msr()):
 //  - cpu_online reads every MSR before it changes anything: a read that faults leaves the

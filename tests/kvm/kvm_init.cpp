@@ -17,8 +17,7 @@
 // META keys: cpu0=/cpu1= the number of msr:write_msr of TSC_AUX (c0000103, SVM's only
 // user-return MSR) the scenario must show on that CPU: "N" exactly, ">=N", or "any" (not
 // asserted; the analysis reads them); seq0=/seq1= their values in order (see seq()).
-// runs= exits= count KVM_RUN returns and user-space exits. import=info: the importer's verdict
-// is shown, not asserted (see scenario_trace_cmd()).
+// runs= exits= count KVM_RUN returns and user-space exits.
 //
 // Modules come from /m/virtio/ (the disk driver, loaded first) and /m/kvm/ (loaded inside the
 // "module-load" scenario, so the probe of kvm_probe_user_return_msr() is recorded), each
@@ -764,10 +763,10 @@ void scenario_trace_cmd() {
   if (!recorded) return;
   const std::string text = read_file(out);
   const std::string dat = read_file(std::string(out) + ".dat");
-  // The child's expectations for TSC_AUX, as in user-exits; import=info: the recording also
-  // covers the VM's creation, whose EFER.SVME writes (hardware enable on 6.1, not a user-return
-  // MSR) the importer reports as explained differences, so its verdict is shown, not asserted.
-  const std::string meta = read_file(unrecorded_meta) + " import=info";
+  // The child's expectations for TSC_AUX, as in user-exits. The recording also covers the VM's
+  // creation, whose EFER.SVME writes (hardware enable on 6.1) the importer must recognise as
+  // not user-return traffic: the verdict is asserted as for every other scenario.
+  const std::string meta = read_file(unrecorded_meta);
   say("scenario %s: %zu bytes of report, %zu bytes of trace.dat\n", name.c_str(), text.size(),
       dat.size());
   put("=== META " + name + " " + meta + "\n=== BEGIN " + name + "\n");

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The checker refereed: for each invariant of docs/design.md, a table (or strategy) broken in
 // exactly that way, which the checker must catch, next to the weakened check a tired maintainer
 // might write, shown to miss it. If uret/sim/checker.hpp is weakened in one of these ways, a

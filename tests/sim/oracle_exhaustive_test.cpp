@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The oracle proven: on thousands of small random traces, uret::sim::oracle's WRMSR count equals
 // the minimum found by an exhaustive search over every schedule of writes that keeps the
 // invariants the oracle promises (I3 at every return to user mode, G at every VMX/SVM entry).

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Tests of uret/sim/replay.hpp: the `uret-replay 1` format, both ways, and its errors.
 #include <uret/sim/replay.hpp>
+#include <uret/sim/simulator.hpp>
 
 #include <uret/sim/workload.hpp>
 
@@ -183,4 +184,79 @@ TEST_CASE("format_event writes one replay line", "[sim/replay]") {
           "disable 0 mid-write");
   REQUIRE(sim::format_event(sim::ev::fault(0, sim::slots::efer), s) == "fault 0 EFER");
   REQUIRE(sim::format_event(sim::ev::migrate(0, 0), s) == "migrate \"CPU 0/KVM\" 0");
+}
+
+TEST_CASE("guest-msr: a guest value that changes mid-trace, per strategy", "[sim/replay]") {
+  // One SVM vCPU on CPU 1 (host TSC_AUX 1, guest 5): entry, a guest WRMSR of TSC_AUX = 6 (KVM
+  // writes it at once, svm_set_msr() -> kvm_set_user_return_msr()), entry, return to user.
+  const char* text =
+      "uret-replay 1\n"
+      "cpus 2\n"
+      "vcpu v svm 1\n"
+      "guest v TSC_AUX=0x5\n"
+      "switch 1 v\n"
+      "enter 1\n"
+      "exit 1\n"
+      "guest-msr 1 TSC_AUX 0x6\n"
+      "enter 1\n"
+      "exit 1\n"
+      "user 1\n"
+      "unknown 0 LSTAR TSC_AUX\n";
+  const auto p = sim::parse_replay(text);
+  REQUIRE(p.ok());
+  REQUIRE(p.trace.setup.values.size() == 1);
+  CHECK(p.trace.setup.values[0] == 6);
+  CHECK(p.trace.events[3].kind == sim::event_kind::guest_msr);
+  CHECK(p.trace.events.back().arg == ((1U << sim::slots::lstar) | (1U << sim::slots::tsc_aux)));
+  // The writer spells both back, and the round trip is exact.
+  const std::string again = sim::write_replay(p.trace);
+  CHECK(again.find("guest-msr 1 TSC_AUX 0x6") != std::string::npos);
+  CHECK(again.find("unknown 0 LSTAR TSC_AUX") != std::string::npos);
+  const auto q = sim::parse_replay(again);
+  REQUIRE(q.ok());
+  CHECK(q.trace.events == p.trace.events);
+  CHECK(q.trace.setup.values == p.trace.setup.values);
+
+  sim::run_options o;
+  o.record_writes = true;
+  // user-return: 5 before the first entry, 6 at once, nothing at the second entry, 1 at user.
+  const auto ur = sim::run(p.trace, sim::strategy::user_return, o);
+  CHECK(ur.ignored == 0);
+  CHECK(ur.violations == 0);
+  REQUIRE(ur.writes.size() == 3);
+  CHECK(ur.writes[0].value == 5);
+  CHECK(ur.writes[1].value == 6);
+  CHECK(ur.writes[1].event == 3);  // at the guest-msr event itself
+  CHECK(ur.writes[2].value == 1);
+  // eager restores at every exit: the new value waits for the next entry (5, 1, 6, 1).
+  const auto eg = sim::run(p.trace, sim::strategy::eager, o);
+  CHECK(eg.violations == 0);
+  REQUIRE(eg.writes.size() == 4);
+  CHECK(eg.writes[2].value == 6);
+  CHECK(eg.writes[2].event == 4);  // at the next entry
+  // The oracle writes the new value once, before the entry that needs it: 5, 6, 1.
+  CHECK(ur.oracle_wrmsr == 3);
+  // Every strategy keeps its invariants on it.
+  for (const auto s : sim::all_strategies) {
+    INFO(sim::to_string(s));
+    const auto r = sim::run(p.trace, s);
+    CHECK(r.ignored == 0);
+    CHECK(r.violations == 0);
+  }
+}
+
+TEST_CASE("guest-msr is ignored where no vCPU runs or in guest mode", "[sim/replay]") {
+  sim::trace t;
+  t.setup = sim::make_setup(2);
+  const auto v = sim::add_task(t.setup, "v", sim::task_kind::vmx, 0);
+  const auto idx = sim::add_value(t.setup, 0x1234);
+  t.events = {sim::ev::guest_msr(0, sim::slots::lstar, idx),  // idle runs
+              sim::ev::switch_to(0, v),
+              sim::ev::enter(0),
+              sim::ev::guest_msr(0, sim::slots::lstar, idx),  // in guest mode
+              sim::ev::exit(0),
+              sim::ev::guest_msr(0, sim::slots::lstar, idx + 1)};  // no value
+  const auto r = sim::run(t, sim::strategy::user_return);
+  CHECK(r.ignored == 3);
+  CHECK(r.violations == 0);
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The simulator's machinery refereed (docs/simulator.md): where an armed disable lands, what the
 // exit-to-user loop retries, the scheduling predicates in guest mode, and the ranges the
 // workload generator draws from.

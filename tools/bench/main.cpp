@@ -96,7 +96,8 @@ void usage(std::FILE* out) {
       "                        a probable return to user mode\n"
       "  --version             the version\n"
       "Numbers: 1000000, 1e6 or 0x10; --events 1 .. {}, --seed 0 .. 2^63-1, cycles 0 .. 1e9.\n"
-      "Exit status: 0 done, 2 usage or input error.\n",
+      "Exit status: 0 success (--trace: the user-return prediction is exact), 1 --trace: it is\n"
+      "not, 2 usage or input error (--trace: no VM entries), 3 --trace: no ground truth.\n",
       std::size(default_workloads), std::size(sim::all_strategies), default_events, default_seed,
       uret_bench::bench_options{}.wrmsr_cycles, uret_bench::bench_options{}.rdmsr_cycles,
       max_events);
@@ -439,7 +440,10 @@ int run_trace(cli c) {
   if (const int rc = uret_tools::binary_trace_to_text("uret-bench", c.trace_path, text)) return rc;
   const sim::imported_trace imp = sim::import_trace(text, c.import);
   fmt::print(stderr, "{}", sim::format_import_summary(imp, c.trace_path));
-  if (imp.trace.events.empty()) fail(fmt::format("{}: no events to replay", c.trace_path));
+  // No VM entry: nothing to price (the summary said so). Exit status 2: an input error.
+  if (imp.stats.entries == 0 || imp.trace.events.empty()) {
+    fail(fmt::format("{}: no VM entries to price", c.trace_path));
+  }
   const std::string w = "trace";
   std::vector<row> rows =
       uret_bench::run_all_strategies(imp.trace, w, 0, c.strategies, c.bench, {});
@@ -473,14 +477,18 @@ int run_trace(cli c) {
     fmt::print(c.human, "{}\n", uret_bench::format_table(h, rows));
     fmt::print(c.human, "{}\n", breakdown_table(c.strategies, bs));
   }
+  // Exit status: 0 the user-return prediction is exact, 1 it is not (whatever the differences
+  // are attributed to), 3 the trace has no ground truth (as `uret-sim import --check`).
+  int status = 3;
   if (gt) {
     fmt::print(c.human, "{}", gt->block);
+    status = gt->comparison.exact() ? 0 : 1;
   } else if (!c.quiet) {
     fmt::print(c.human,
                "no msr:write_msr events of user-return MSRs in the trace: no ground truth\n");
   }
   write_outputs(c, rows, {w}, fmt::format("uret-bench: WRMSRs by strategy on {}", c.trace_path));
-  return 0;
+  return status;
 }
 
 sim::workload_params params_for(const std::string& name, const cli& c) {

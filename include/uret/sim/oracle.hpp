@@ -20,6 +20,7 @@
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "uret/sim/hardware.hpp"
 #include "uret/sim/sched.hpp"
@@ -32,6 +33,8 @@ class oracle {
  public:
   explicit oracle(const setup& s) : setup_(&s) {
     for (std::uint32_t c = 0; c < s.cpus; ++c) hw_[c] = s.host[c];
+    guest_.reserve(s.tasks.size());
+    for (const task& t : s.tasks) guest_.push_back(t.guest);
   }
 
   /// Account for `e`, which `sched` (the caller's sched_state) has just applied as `step`.
@@ -52,7 +55,7 @@ class oracle {
         const slot_set need = loads(t.kind);
         for (unsigned s = 0; s < msr_count; ++s) {
           if (!has(need, s)) continue;
-          const std::uint64_t v = merged(t.guest[s], value_mask(s), host[s]);
+          const std::uint64_t v = merged(guest_[step.task][s], value_mask(s), host[s]);
           if (hw[s] != v) {
             hw[s] = v;
             ++writes_;
@@ -84,6 +87,12 @@ class oracle {
       case event_kind::offline:
       case event_kind::disable:
       case event_kind::fault: break;
+      case event_kind::guest_msr:
+        // The guest needs another value from now on; the next entry writes it if the hardware
+        // differs (writing it at once is never cheaper).
+        guest_[step.task][e.arg] = setup_->values[e.task];
+        satisfied_[c] = idle_task;
+        break;
     }
   }
 
@@ -103,6 +112,7 @@ class oracle {
   }
 
   const setup* setup_;
+  std::vector<msr_values> guest_;  // per task: the guest values, as guest-msr events change them
   std::array<msr_values, max_cpus> hw_{};
   std::array<std::uint64_t, max_cpus> save_area_{};
   // The VMX/SVM task whose guest values the hardware of each CPU holds since its last entry

@@ -332,6 +332,25 @@ inline bool tokenize(std::string_view line, std::vector<std::string>& out) {
       const auto c = cpu_arg(tok[1]);
       const auto id = task_arg(tok[2], true);
       if (c && id) t.events.push_back(ev::switch_to(*c, *id));
+    } else if (w == "unknown" && tok.size() > 2) {
+      const auto c = cpu_arg(tok[1]);
+      unsigned set = 0;
+      bool bad = false;
+      for (std::size_t k = 2; k < tok.size(); ++k) {
+        const auto msr = parse_msr(tok[k]);
+        const auto slot = msr ? slot_of(*msr) : std::nullopt;
+        if (!slot) {
+          error("'" + tok[k] + "' is not a simulated MSR");
+          bad = true;
+          break;
+        }
+        set |= 1U << *slot;
+      }
+      if (c && !bad) {
+        event e = ev::unknown(*c);
+        e.arg = static_cast<std::uint8_t>(set);
+        t.events.push_back(e);
+      }
     } else if (w == "enter" || w == "user" || w == "offline" || w == "online" || w == "unknown") {
       if (!want(2, 2, "<event> <cpu>")) continue;
       const auto c = cpu_arg(tok[1]);
@@ -370,6 +389,21 @@ inline bool tokenize(std::string_view line, std::vector<std::string>& out) {
         continue;
       }
       if (c) t.events.push_back(ev::fault(*c, *slot));
+    } else if (w == "guest-msr") {
+      if (!want(4, 4, "guest-msr <cpu> <MSR> <value>")) continue;
+      const auto c = cpu_arg(tok[1]);
+      const auto msr = parse_msr(tok[2]);
+      const auto slot = msr ? slot_of(*msr) : std::nullopt;
+      const auto v = detail::parse_u64(tok[3]);
+      if (!slot) {
+        error("'" + tok[2] + "' is not a simulated MSR");
+        continue;
+      }
+      if (!v) {
+        error("bad value '" + tok[3] + "'");
+        continue;
+      }
+      if (c) t.events.push_back(ev::guest_msr(*c, *slot, add_value(t.setup, *v)));
     } else {
       error("unknown item '" + w + "'");
     }

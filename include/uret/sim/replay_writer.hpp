@@ -72,6 +72,16 @@ inline std::string quote(std::string_view name) {
     case event_kind::fault:
       return line + " " + std::to_string(e.cpu) + " " +
              (e.arg < msr_count ? msr_token(slot_msrs[e.arg]) : std::string("?"));
+    case event_kind::unknown:
+      line += " " + std::to_string(e.cpu);
+      for (unsigned slot = 0; slot < msr_count; ++slot) {
+        if (has(static_cast<slot_set>(e.arg), slot)) line += " " + msr_token(slot_msrs[slot]);
+      }
+      return line;
+    case event_kind::guest_msr:
+      line += " " + std::to_string(e.cpu) + " " +
+              (e.arg < msr_count ? msr_token(slot_msrs[e.arg]) : std::string("?")) + " ";
+      return line + (e.task < s.values.size() ? detail::hex(s.values[e.task]) : std::string("?"));
     default: return line + " " + std::to_string(e.cpu);
   }
 }

@@ -20,6 +20,7 @@
 //   disable c    c up, not in guest
 //   unknown c    c up (in guest: an implicit real exit first)
 //   fault c M    c up, M one of the simulated MSRs
+//   guest-msr c M V  c up, not in guest, a vCPU runs, M simulated, V an index of setup::values
 #pragma once
 
 #include <array>
@@ -42,7 +43,7 @@ struct sched_step {
 class sched_state {
  public:
   /// All CPUs up running their idle task, every task on its set-up CPU.
-  explicit sched_state(const setup& s) : cpus_(s.cpus) {
+  explicit sched_state(const setup& s) : cpus_(s.cpus), values_(s.values.size()) {
     tasks_.reserve(s.tasks.size());
     for (const task& t : s.tasks) tasks_.push_back({t.cpu < s.cpus ? t.cpu : 0, t.kind});
     for (std::uint32_t c = 0; c < cpus_; ++c) cpu_[c] = {idle_task, true, false};
@@ -84,6 +85,9 @@ class sched_state {
       case event_kind::online: return true;
       case event_kind::unknown: return p.up;
       case event_kind::fault: return p.up && e.arg < msr_count;
+      case event_kind::guest_msr:
+        return p.up && !p.guest && p.task != idle_task && is_vcpu(tasks_[p.task].kind) &&
+               e.arg < msr_count && e.task < values_;
     }
     return false;
   }
@@ -114,7 +118,8 @@ class sched_state {
         break;
       case event_kind::user:
       case event_kind::disable:
-      case event_kind::fault: break;
+      case event_kind::fault:
+      case event_kind::guest_msr: break;
     }
     sched_step r;
     r.task = prev;
@@ -138,6 +143,7 @@ class sched_state {
   std::uint32_t cpus_;
   std::array<per_cpu, max_cpus> cpu_{};
   std::vector<per_task> tasks_;
+  std::size_t values_ = 0;  // setup::values: the guest-msr values
 };
 
 }  // namespace uret::sim

@@ -166,9 +166,15 @@ class simulator {
         break;
       case event_kind::unknown:
         if (st.forced_exit) exit(c, st.task, exit_outcome::real);
-        static_cast<void>(table_.invalidate(cpu_id{c}));
+        // `unknown c MSR...` forgets only those slots (event::arg, a slot set; 0: all).
+        if (e.arg == 0) {
+          static_cast<void>(table_.invalidate(cpu_id{c}));
+        } else {
+          invalidate(c, static_cast<slot_set>(e.arg & all_slots));
+        }
         break;
       case event_kind::fault: arm_fault(c, e.arg); break;
+      case event_kind::guest_msr: guest_msr(c, st.task, e.arg, setup_.values[e.task]); break;
     }
     if (opts_.oracle) oracle_.step(e, st);
     if (opts_.check && e.kind != event_kind::migrate && sched_.up(c)) {
@@ -432,6 +438,19 @@ class simulator {
     }
     cpu_[c].in_restore = outer;
     if (opts_.check) check_user_return(checker_, table_, hw_, c, setup_.host[c]);
+  }
+
+  // The running vCPU `t` takes a new guest value for `slot`: a guest WRMSR that KVM handles with
+  // kvm_set_user_return_msr() at once (svm_set_msr() for TSC_AUX, vmx_set_guest_uret_msr() on
+  // VMX) while the guest state is loaded. Where it is not (or for eager, which restores the host
+  // values at every exit), the next entry loads the new value. SEV-ES and TDX vCPUs: hardware and
+  // the TDX module switch these MSRs, so only the value changes.
+  void guest_msr(std::uint32_t c, std::uint32_t t, unsigned slot, std::uint64_t value) {
+    task& tk = setup_.tasks[t];
+    tk.guest[slot] = value;
+    if (!has(loads(tk.kind), slot) || strategy_ == strategy::eager) return;
+    if (!cpu_[c].virt || !cpu_[c].guest_loaded) return;
+    static_cast<void>(set(c, slot, value, value_mask(slot)));
   }
 
   void arm_fault(std::uint32_t c, unsigned slot) {

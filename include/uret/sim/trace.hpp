@@ -229,6 +229,8 @@ struct setup {
   std::uint32_t cpus = 1;
   std::vector<task> tasks;
   std::vector<msr_values> host;  ///< per CPU: the value Linux programmed into each slot
+  /// The values guest-msr events set (each event's `task` field indexes this list).
+  std::vector<std::uint64_t> values;
 
   /// The tasks' number of vCPUs before task `t` (the ordinal guest_default() uses).
   [[nodiscard]] std::uint32_t vcpu_ordinal(std::size_t t) const noexcept {
@@ -262,6 +264,12 @@ inline std::uint32_t add_task(setup& s, std::string name, task_kind kind, std::u
   return static_cast<std::uint32_t>(s.tasks.size() - 1);
 }
 
+/// Appends `v` to `s.values` (for a guest-msr event) and returns its index.
+inline std::uint32_t add_value(setup& s, std::uint64_t v) {
+  s.values.push_back(v);
+  return static_cast<std::uint32_t>(s.values.size() - 1);
+}
+
 /// Events. Each applies to one CPU (migrate: to one task). The replay format spells them as
 /// in the comments.
 enum class event_kind : std::uint8_t {
@@ -273,8 +281,12 @@ enum class event_kind : std::uint8_t {
   offline,    ///< `offline <cpu>`: CPU hot-unplug (virtualization disabled first)
   online,     ///< `online <cpu>`: CPU hot-plug or virtualization enable (host values captured)
   disable,    ///< `disable <cpu> [now|mid-write|mid-restore]`: virtualization disabled
-  unknown,    ///< `unknown <cpu>`: the hypervisor must forget what the CPU's MSRs hold
+  unknown,    ///< `unknown <cpu> [MSR...]`: the hypervisor must forget what the CPU's MSRs (those
+              ///< named, as a slot set in event::arg; all when 0) hold
   fault,      ///< `fault <cpu> <MSR>`: the next WRMSR of MSR on the CPU faults (once)
+  guest_msr,  ///< `guest-msr <cpu> <MSR> <value>`: the vCPU running there (outside guest mode)
+              ///< changes its guest value of MSR (a guest WRMSR KVM handles; setup::values
+              ///< holds the value, event::task its index, event::arg the slot)
 };
 
 /// Outcome of a TD exit (`event::arg` of an exit; meaningless for other vCPU kinds).
@@ -336,6 +348,11 @@ constexpr event unknown(std::uint32_t cpu) noexcept {
 constexpr event fault(std::uint32_t cpu, unsigned slot) noexcept {
   return {event_kind::fault, static_cast<std::uint8_t>(slot), static_cast<std::uint16_t>(cpu), 0};
 }
+/// guest-msr: `value_index` is the value's index in setup::values (see add_value()).
+constexpr event guest_msr(std::uint32_t cpu, unsigned slot, std::uint32_t value_index) noexcept {
+  return {event_kind::guest_msr, static_cast<std::uint8_t>(slot), static_cast<std::uint16_t>(cpu),
+          value_index};
+}
 }  // namespace ev
 
 /// "switch", "enter", "exit", "user", "migrate", "offline", "online", "disable", "unknown",
@@ -352,6 +369,7 @@ constexpr event fault(std::uint32_t cpu, unsigned slot) noexcept {
     case event_kind::disable: return "disable";
     case event_kind::unknown: return "unknown";
     case event_kind::fault: return "fault";
+    case event_kind::guest_msr: return "guest-msr";
   }
   return "?";
 }

@@ -174,9 +174,12 @@ TEST_CASE("golden scenario: the comparison tells strategies and broken traces ap
     CHECK(imp.stats.gaps == 1);
     auto gt = check_ground_truth(imp);
     INFO(gt.block);
-    CHECK_FALSE(gt.comparison.exact());
-    CHECK(gt.comparison.unexplained() == 0);
-    CHECK(gt.block.find("explained by gap") != std::string::npos);
+    // After the gap the state is taken from the trace again: the next KVM_RUN's writes show
+    // which MSRs KVM had to load (the lost return restored them), so each recorded write is
+    // predicted; the verdict still says the trace is incomplete.
+    CHECK(gt.comparison.exact());
+    CHECK(gt.block.find("verdict: trace incomplete (1 gap), prediction exact") !=
+          std::string::npos);
   }
 }
 

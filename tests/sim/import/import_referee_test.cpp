@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The importer refereed on the details a tired maintainer gets wrong: an empty CPU field, the
 // CPU field's digits, a timestamp without a fraction, an empty task name, the restore window
 // (each MSR restored once, closed by the next event that is not an MSR access), and TSC_AUX's

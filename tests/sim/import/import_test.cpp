@@ -180,18 +180,19 @@ TEST_CASE("migration: sched_migrate_task, and a thread seen on another CPU", "[i
 
 TEST_CASE("gaps: lost events, late buffers, impossible transitions", "[import]") {
   auto imp = import_fixture("lost_events.txt");
-  // At a gap the vCPU's load period ends (switch to idle): KVM may have left KVM_RUN meanwhile.
-  CHECK(events(imp) == lines{"switch 0 CPU_0/KVM-4321", "enter 0", "exit 0", "unknown 0",
+  // At a gap the vCPU's load period ends (an exit if it was in guest mode, a switch to idle):
+  // KVM may have left KVM_RUN meanwhile. Nothing is invalidated: the state is taken from the
+  // trace again (an entry with no write before it had the guest values loaded).
+  CHECK(events(imp) == lines{"switch 0 CPU_0/KVM-4321", "enter 0", "exit 0",
                              "switch 0 idle",  // CPU:0 [LOST 1234 EVENTS]
                              "switch 0 CPU_0/KVM-4321", "enter 0",
                              "exit 0",  // an exit after the gap: entry synthesised
                              "enter 0",
-                             "unknown 1",  // ##### CPU 1 buffer started ####
-                             "switch 1 CPU_1/KVM-4322", "enter 1", "unknown 1",
-                             "switch 1 idle",  // CPU:1 [12 EVENTS DROPPED]
-                             "switch 1 CPU_1/KVM-4322",
-                             "enter 1",                       // (the unknown left guest mode)
-                             "unknown 0", "switch 0 idle"});  // a kworker ran on CPU 0
+                             // ##### CPU 1 buffer started ####: nothing ran there yet
+                             "switch 1 CPU_1/KVM-4322", "enter 1",
+                             "exit 1",  // CPU:1 [12 EVENTS DROPPED]: out of guest mode
+                             "switch 1 idle", "switch 1 CPU_1/KVM-4322", "enter 1", "exit 0",
+                             "switch 0 idle"});  // a kworker ran on CPU 0
   REQUIRE(imp.gaps.size() == 4);
   CHECK(imp.stats.gaps == 4);
   using gk = uret::sim::gap_kind;
@@ -200,9 +201,11 @@ TEST_CASE("gaps: lost events, late buffers, impossible transitions", "[import]")
   CHECK(imp.gaps[1].kind == gk::buffer_started);
   CHECK(imp.gaps[2].kind == gk::lost_events);
   CHECK(imp.gaps[3].kind == gk::missed_switch);
-  CHECK(imp.gaps[3].event == 16);
-  CHECK(imp.sources[4].origin == uret::sim::event_origin::gap_repair);  // switch 0 idle
-  CHECK(imp.sources[6].origin == uret::sim::event_origin::gap_repair);  // enter 0
+  CHECK(imp.gaps[3].event == 14);
+  CHECK(imp.sources[3].origin == uret::sim::event_origin::gap_repair);   // switch 0 idle
+  CHECK(imp.sources[5].origin == uret::sim::event_origin::gap_repair);   // enter 0
+  CHECK(imp.sources[10].origin == uret::sim::event_origin::gap_repair);  // exit 1
+  CHECK_FALSE(imp.complete());
 }
 
 TEST_CASE("unparsed lines are counted and shown, never fatal", "[import]") {
@@ -216,7 +219,13 @@ TEST_CASE("unparsed lines are counted and shown, never fatal", "[import]") {
   CHECK(imp.stats.first_unparsed[0].text == "this line is not a trace line");
   CHECK(imp.stats.first_unparsed[1].line == 5);
   CHECK(imp.stats.ignored == 1);  // kvm_mmio
-  CHECK(events(imp) == lines{"switch 0 CPU_0/KVM-4321", "enter 0", "exit 0"});
+  // Lines 5 and 7 still name CPU 0: an event of that CPU is missing there (a gap).
+  CHECK(events(imp) == lines{"switch 0 CPU_0/KVM-4321", "enter 0", "exit 0", "switch 0 idle",
+                             "switch 0 CPU_0/KVM-4321", "enter 0", "exit 0", "switch 0 idle"});
+  REQUIRE(imp.gaps.size() == 2);
+  CHECK(imp.gaps[0].kind == uret::sim::gap_kind::unparsed_line);
+  CHECK(imp.gaps[0].line == 5);
+  CHECK(imp.gaps[1].line == 7);
   CHECK(uret::sim::parse_replay(imp.replay).ok());
   const auto summary = uret::sim::format_import_summary(imp, "unparsed.txt");
   CHECK(summary.find("uret-sim import: unparsed.txt: 11 lines, 2 parsed, 1 ignored, 6 unparsed;") ==

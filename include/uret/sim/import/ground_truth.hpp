@@ -72,6 +72,11 @@ struct ground_truth_comparison {
   std::size_t actual = 0;
   std::size_t predicted = 0;
   std::uint32_t cpus_with_writes = 0;
+  /// Writes of the model at a CPU offline/online the kernel could not trace (Linux before 6.3
+  /// runs KVM's CPU callbacks where tracepoints are off): made, but never recordable, so not
+  /// compared. The first one's trace line.
+  std::size_t unrecordable = 0;
+  std::size_t unrecordable_line = 0;
 
   /// Every traced write predicted, with the same value, in the same order per CPU, and nothing
   /// more.
@@ -110,21 +115,39 @@ struct ground_truth_comparison {
   ground_truth_comparison out;
   const auto& events = imp.trace.events;
   const std::size_t cpus = imp.trace.setup.cpus;
-  // Cut points per CPU: the first `user` event, then every `unknown` event.
-  std::vector<std::vector<std::size_t>> cuts(cpus);
-  std::vector<std::vector<bool>> cut_is_gap(cpus);
-  std::vector<bool> seen_user(cpus, false);
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    const auto& e = events[i];
-    if (e.cpu >= cpus) continue;
-    if (e.kind == event_kind::unknown) {
-      cuts[e.cpu].push_back(i);
-      cut_is_gap[e.cpu].push_back(true);
-      seen_user[e.cpu] = true;  // after a gap the trace-start stretch is over
-    } else if (e.kind == event_kind::user && !seen_user[e.cpu]) {
-      seen_user[e.cpu] = true;
-      cuts[e.cpu].push_back(i);
-      cut_is_gap[e.cpu].push_back(false);
+  // Cut points per CPU: the first `user` event, then every gap. A cut is an event index (the
+  // predicted writes of that event and later ones are after it) and an index into the traced
+  // writes (that one and later ones are after it).
+  struct cut {
+    std::size_t event, expected;
+    bool gap;
+  };
+  std::vector<std::vector<cut>> cuts(cpus);
+  {
+    std::vector<std::size_t> first_user(cpus, events.size());
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const auto& e = events[i];
+      if (e.cpu < cpus && e.kind == event_kind::user && first_user[e.cpu] == events.size()) {
+        first_user[e.cpu] = i;
+      }
+    }
+    for (std::size_t c = 0; c < cpus; ++c) {
+      std::size_t first_gap = events.size() + 1;
+      for (const auto& g : imp.gaps) {
+        if (g.cpu == c) {
+          first_gap = g.event;
+          break;
+        }
+      }
+      if (first_user[c] < events.size() && first_user[c] < first_gap) {
+        std::size_t x = 0;
+        while (x < imp.trace.expected.size() && imp.trace.expected[x].before_event <= first_user[c])
+          ++x;
+        cuts[c].push_back({first_user[c], x, false});
+      }
+    }
+    for (const auto& g : imp.gaps) {
+      if (g.cpu < cpus) cuts[g.cpu].push_back({g.event, g.expected, true});
     }
   }
   std::vector<std::vector<stretch>> st(cpus);
@@ -133,19 +156,18 @@ struct ground_truth_comparison {
     for (std::size_t k = 0; k < st[c].size(); ++k) {
       auto& s = st[c][k];
       s.first = k == 0;
-      s.begin = k == 0 ? 0 : cuts[c][k - 1];
-      s.end = k < cuts[c].size() ? cuts[c][k] : events.size();
-      s.starts_at_gap = k > 0 && cut_is_gap[c][k - 1];
-      s.ends_at_gap = k < cuts[c].size() && cut_is_gap[c][k];
+      s.begin = k == 0 ? 0 : cuts[c][k - 1].event;
+      s.end = k < cuts[c].size() ? cuts[c][k].event : events.size();
+      s.starts_at_gap = k > 0 && cuts[c][k - 1].gap;
+      s.ends_at_gap = k < cuts[c].size() && cuts[c][k].gap;
     }
   }
-  // Stretch of a predicted write at event e: the number of cuts at or before e. Of a traced
-  // write after `a` events: the number of cuts before a.
-  auto stretch_of = [&](std::size_t c, std::size_t pos, bool strict) -> stretch& {
-    const auto& v = cuts[c];
-    auto it = strict ? std::lower_bound(v.begin(), v.end(), pos)
-                     : std::upper_bound(v.begin(), v.end(), pos);
-    return st[c][static_cast<std::size_t>(it - v.begin())];
+  // Stretch of a predicted write at event e: the number of cuts at or before e. Of the traced
+  // write number x: the number of cuts at or before x.
+  auto stretch_of = [&](std::size_t c, std::size_t pos, bool traced) -> stretch& {
+    std::size_t k = 0;
+    for (const auto& ct : cuts[c]) k += (traced ? ct.expected : ct.event) <= pos ? 1 : 0;
+    return st[c][k];
   };
   std::vector<msr_index> msrs_seen;
   auto row = [&](msr_index m) -> ground_truth_row& {
@@ -160,8 +182,7 @@ struct ground_truth_comparison {
     const auto& w = imp.trace.expected[i];
     if (w.cpu >= cpus) continue;
     const std::size_t line = i < imp.expected_lines.size() ? imp.expected_lines[i] : 0;
-    stretch_of(w.cpu, static_cast<std::size_t>(w.before_event), true)
-        .actual.push_back({w.msr, w.value, line});
+    stretch_of(w.cpu, i, true).actual.push_back({w.msr, w.value, line});
     ++row(w.msr).actual;
     ++out.actual;
     cpu_has[w.cpu] = true;
@@ -170,6 +191,10 @@ struct ground_truth_comparison {
     if (w.cpu >= cpus || w.slot >= msr_count) continue;
     const auto ev = static_cast<std::size_t>(w.event);
     const std::size_t line = ev < imp.sources.size() ? imp.sources[ev].line : 0;
+    if (ev < imp.sources.size() && imp.sources[ev].origin == event_origin::untraced) {
+      if (out.unrecordable++ == 0) out.unrecordable_line = line;
+      continue;
+    }
     const msr_index m = slot_msrs[w.slot];
     stretch_of(w.cpu, ev, false).predicted.push_back({m, w.value, line});
     ++row(m).predicted;
@@ -273,6 +298,32 @@ struct ground_truth_comparison {
   return out;
 }
 
+/// The block's last line: whether the trace is complete (no gap) and whether the prediction is
+/// exact. A difference is never a pass, whatever it is attributed to.
+[[nodiscard]] inline std::string verdict_line(const imported_trace& imp,
+                                              const ground_truth_comparison& cmp) {
+  using detail::cat, detail::dec;
+  std::string o = "  verdict: trace ";
+  if (imp.complete()) {
+    o += "complete (no gap)";
+  } else {
+    cat(o, {"incomplete (", dec(imp.gaps.size()), imp.gaps.size() == 1 ? " gap)" : " gaps)"});
+  }
+  if (cmp.exact()) {
+    o += ", prediction exact";
+  } else {
+    std::size_t n = 0;
+    for (const auto& d : cmp.differences) n += d.extra + d.missing + (d.order_only ? 1 : 0);
+    cat(o, {", prediction not exact (", dec(n), " write(s) differ, ", dec(cmp.unexplained()),
+            " unexplained)"});
+  }
+  if (imp.stats.probable_returns != 0) {
+    cat(o, {"; ", dec(imp.stats.probable_returns), " return(s) guessed by the switch heuristic"});
+  }
+  o += "\n";
+  return o;
+}
+
 /// The ground-truth block `uret-bench --trace` prints: per MSR, KVM's writes (msr:write_msr)
 /// beside the strategy's, then each difference with its explanation. Plain text, one table.
 [[nodiscard]] inline std::string format_ground_truth(const imported_trace& imp,
@@ -296,9 +347,28 @@ struct ground_truth_comparison {
   cat(o, {"  ", pad("all", 14, false), pad(dec(cmp.actual), 8, true), "  ",
           pad(dec(cmp.predicted), w, true), pad(signed_diff(cmp.predicted, cmp.actual), 8, true),
           "\n"});
+  // Writes that are no user-return traffic, and what the model wrote where no tracepoint can.
+  for (auto why : {other_write_reason::probe, other_write_reason::svm_enable,
+                   other_write_reason::svm_disable, other_write_reason::not_user_return}) {
+    std::size_t n = 0, first = 0;
+    for (const auto& x : imp.other_writes) {
+      if (x.reason != why) continue;
+      if (n++ == 0) first = x.line;
+    }
+    if (n != 0) {
+      cat(o, {"  not compared: ", dec(n), " write(s), ", to_string(why), " (first at line ",
+              dec(first), ")\n"});
+    }
+  }
+  if (cmp.unrecordable != 0) {
+    cat(o, {"  not compared: ", dec(cmp.unrecordable),
+            " restore(s) of the model at a CPU offline the kernel cannot trace (line ",
+            dec(cmp.unrecordable_line), ")\n"});
+  }
+  const std::string verdict = verdict_line(imp, cmp);
   if (cmp.exact()) {
     cat(o, {"  difference: none. Every traced WRMSR predicted, same value, same order (",
-            dec(cmp.actual), " writes on ", dec(cmp.cpus_with_writes), " CPUs).\n"});
+            dec(cmp.actual), " writes on ", dec(cmp.cpus_with_writes), " CPUs).\n", verdict});
     return o;
   }
   // One line per stretch (consecutive differences share CPU, lines and reason), at most 12.
@@ -350,7 +420,7 @@ struct ground_truth_comparison {
     if (extra + missing == 0) continue;
     cat(o, {"  explained by ", to_string(reason), ": ", plus_minus(extra, missing), "\n"});
   }
-  cat(o, {"  unexplained: ", dec(cmp.unexplained()), " write(s)\n"});
+  cat(o, {"  unexplained: ", dec(cmp.unexplained()), " write(s)\n", verdict});
   return o;
 }
 

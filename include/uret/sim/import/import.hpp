@@ -87,6 +87,20 @@ namespace uret::sim {
                        " gaps, ",
                        dec(imp.trace.expected.size()),
                        " expect-wrmsr\n"});
+  if (st.entries == 0) {
+    o += "  no VM entries (kvm:kvm_entry) in the trace: nothing to price\n";
+  }
+  if (!imp.user_return_msrs.empty()) {
+    o += "  user-return MSRs:";
+    for (const auto m : imp.user_return_msrs) cat(o, {" ", msr_token(m)});
+    cat(o, {" (", imp.user_return_basis, ")\n"});
+  }
+  for (const auto& g : imp.gaps) {
+    if (g.kind == gap_kind::time_backwards || g.kind == gap_kind::unparsed_line) {
+      cat(o,
+          {"  gap on CPU ", dec(g.cpu), " at line ", dec(g.line), ": ", to_string(g.kind), "\n"});
+    }
+  }
   for (const auto& u : st.first_unparsed) {
     cat(o, {"  unparsed line ", dec(u.line), ": ", u.text, "\n"});
   }

@@ -60,6 +60,15 @@ struct import_comments {
       case event_origin::probable_return: s += ", probable return (switch to a user task)"; break;
       case event_origin::trace_start: s += ", vCPU was in guest mode when the trace began"; break;
       case event_origin::gap_repair: s += ", after a gap"; break;
+      case event_origin::confirmed_return:
+        s += ", return to user mode shown by the restore write";
+        break;
+      case event_origin::cancelled_entry:
+        s += ", entry cancelled after the guest values were loaded";
+        break;
+      case event_origin::untraced:
+        s += ", CPU offline/online the kernel did not trace (shown by the next write)";
+        break;
     }
   }
   void expected(std::string& s, std::size_t x) const {
@@ -120,7 +129,8 @@ class trace_importer : import_mapper {
       }
     }
     // Tasks: those that ever ran (or were placed by a migration), in the order first seen.
-    const bool ground_truth = !expects_.empty();
+    out_.write_msr_recorded = out_.write_msr_recorded || opt_.write_msr_recorded;
+    const bool ground_truth = !expects_.empty() || out_.write_msr_recorded;
     for (std::size_t i = 1; i < tasks_.size(); ++i) {
       auto& t = tasks_[i];
       if (t.first_cpu < 0 || t.first_cpu >= static_cast<std::int64_t>(cpus)) continue;
@@ -136,8 +146,8 @@ class trace_importer : import_mapper {
         const bool differs = std::find(opt_.differing_msrs.begin(), opt_.differing_msrs.end(),
                                        slot_msrs[s]) != opt_.differing_msrs.end();
         if (has(t.guest_known, s)) {
-          g[s] = t.guest[s];
-        } else if (ground_truth || !differs) {
+          g[s] = t.guest_first[s];
+        } else if (ground_truth || !differs || !has(user_return_, s)) {
           g[s] = host;  // the trace shows no write: the guest's value needs none
         } else if (s == slots::tsc_aux) {
           g[s] = t.vcpu_id >= 0 ? static_cast<std::uint64_t>(t.vcpu_id) : ordinal;
@@ -168,16 +178,28 @@ class trace_importer : import_mapper {
       if (e.kind == event_kind::exit && task.kind == task_kind::tdx) {
         ev.arg = static_cast<std::uint8_t>(e.outcome);
       }
+      if (e.kind == event_kind::unknown) ev.arg = e.arg;
+      if (e.kind == event_kind::guest_msr) {
+        ev.arg = e.arg;
+        ev.task = add_value(tr.setup, e.value);
+      }
       tr.events.push_back(ev);
       out_.sources.push_back({e.line, e.origin});
     }
     kept_before[events_.size()] = tr.events.size();
-    for (const auto& x : expects_) {
+    std::vector<std::size_t> kept_expected(expects_.size() + 1, 0);
+    for (std::size_t i = 0; i < expects_.size(); ++i) {
+      const auto& x = expects_[i];
+      kept_expected[i] = tr.expected.size();
       if (x.cpu >= cpus) continue;
       tr.expected.push_back({kept_before[x.after], x.cpu, x.msr, x.value});
       out_.expected_lines.push_back(x.line);
     }
-    for (auto& g : out_.gaps) g.event = kept_before[g.event];
+    kept_expected[expects_.size()] = tr.expected.size();
+    for (auto& g : out_.gaps) {
+      g.event = kept_before[g.event];
+      g.expected = kept_expected[g.expected];
+    }
     for (auto& v : out_.value_changes) v.after = kept_before[v.after];
   }
 

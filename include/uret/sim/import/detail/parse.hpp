@@ -93,6 +93,7 @@ struct trace_line {
   std::string_view system;   ///< "kvm" in perf's "kvm:kvm_exit"; empty where not printed
   std::string_view event;    ///< "kvm_exit"
   std::string_view payload;  ///< the rest of the line, trimmed
+  std::string_view time;     ///< the timestamp as printed, without its ':' ("1000.000120")
   line_form form = line_form::comm_dash_tid;
   bool tgid_column = false;   ///< ftrace's "(tgid)" column was present
   bool flags_column = false;  ///< a latency-flags column ("d..2." / "....") was present
@@ -186,6 +187,7 @@ inline bool parse_trace_line(std::string_view line, trace_line& out) noexcept {
     if (!parse_dec(cpu_digits, cpu) || cpu > 0xffffu) return false;
     r.cpu = static_cast<std::uint32_t>(cpu);
     r.flags_column = flags;
+    r.time = tok.substr(0, tok.size() - 1);
     if (!parse_task_column(line.substr(0, lb), r)) return false;
     // The event name: up to the first ':' followed by a blank or the end of the line.
     auto rest = trim_left(line.substr(i));
@@ -208,6 +210,41 @@ inline bool parse_trace_line(std::string_view line, trace_line& out) noexcept {
     }
     r.payload = trim(rest.substr(colon + 1));
     out = r;
+    return true;
+  }
+  return false;
+}
+
+/// A timestamp ("<seconds>[.<fraction>]") as nanoseconds (fraction digits past nine are
+/// dropped; the seconds saturate), for ordering the records of one CPU.
+constexpr std::uint64_t timestamp_ns(std::string_view t) noexcept {
+  std::uint64_t sec = 0;
+  std::size_t i = 0;
+  for (; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i) {
+    if (sec < 18'000'000'000ULL) sec = sec * 10 + static_cast<std::uint64_t>(t[i] - '0');
+  }
+  std::uint64_t frac = 0;
+  std::size_t digits = 0;
+  if (i < t.size() && t[i] == '.') {
+    for (++i; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i) {
+      if (digits < 9) frac = frac * 10 + static_cast<std::uint64_t>(t[i] - '0'), ++digits;
+    }
+  }
+  for (; digits < 9; ++digits) frac *= 10;
+  return sec * 1'000'000'000ULL + frac;
+}
+
+/// The CPU of a line that could not be parsed, where it still shows one: the first "[<digits>]"
+/// followed by a blank or the end of the line.
+inline bool readable_cpu(std::string_view line, std::uint32_t& cpu) noexcept {
+  for (std::size_t lb = line.find('['); lb != std::string_view::npos; lb = line.find('[', lb + 1)) {
+    auto d = leading_digits(line.substr(lb + 1));
+    const std::size_t rb = lb + 1 + d.size();
+    if (d.empty() || d.size() > 5 || rb >= line.size() || line[rb] != ']') continue;
+    if (rb + 1 < line.size() && !is_blank(line[rb + 1])) continue;
+    std::uint64_t c = 0;
+    if (!parse_dec(d, c) || c > 0xffffu) continue;
+    cpu = static_cast<std::uint32_t>(c);
     return true;
   }
   return false;

@@ -6,11 +6,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "uret/sim/import/detail/parse.hpp"
 #include "uret/sim/import/detail/state.hpp"
+#include "uret/sim/import/detail/text.hpp"
 #include "uret/sim/import/imported_trace.hpp"
 #include "uret/sim/trace.hpp"
 
@@ -61,12 +64,59 @@ class import_scanner : protected import_state {
     if (vcpu >= 0) tasks_[task].vcpu_id = vcpu;
   }
 
-  void unparsed(std::size_t no, std::string_view line) {
+  /// Counts an unparsed line and keeps the first few, cut to import_options::unparsed_width
+  /// characters with control and non-ASCII bytes as \xNN. A line that still names its CPU
+  /// (`cpu`, or one readable_cpu() finds) is a gap there: an event of that CPU is missing.
+  void unparsed(std::size_t no, std::string_view line, std::optional<std::uint32_t> cpu = {}) {
     ++out_.stats.unparsed;
     if (out_.stats.first_unparsed.size() < opt_.unparsed_shown) {
-      out_.stats.first_unparsed.push_back({no, std::string(line)});
+      std::string shown;
+      std::size_t i = 0;
+      for (; i < line.size() && shown.size() < opt_.unparsed_width; ++i) {
+        const auto ch = static_cast<unsigned char>(line[i]);
+        if (ch >= 0x20 && ch < 0x7f) {
+          shown.push_back(static_cast<char>(ch));
+        } else {
+          static constexpr char hexd[] = "0123456789abcdef";
+          shown += "\\x";
+          shown.push_back(hexd[ch >> 4]);
+          shown.push_back(hexd[ch & 15]);
+        }
+      }
+      if (i < line.size()) cat(shown, {"... (", dec(line.size()), " bytes)"});
+      out_.stats.first_unparsed.push_back({no, std::move(shown)});
     }
+    std::uint32_t c = 0;
+    if (cpu) {
+      c = *cpu;
+    } else if (!readable_cpu(line, c)) {
+      return;
+    }
+    record r;
+    r.kind = rec::bad_line;
+    r.cpu = c;
+    r.line = no;
+    note_cpu(c);
+    records_.push_back(r);  // a marker, not a parsed line
   }
+
+  /// Keeps each CPU's records in time order: an older record than the CPU's last one is
+  /// reported (a gap there, before the record).
+  void note_time(const trace_line& tl, std::size_t no) {
+    if (tl.time.empty()) return;
+    const std::uint64_t t = timestamp_ns(tl.time);
+    if (tl.cpu >= last_time_.size()) last_time_.resize(tl.cpu + 1, 0);
+    if (t < last_time_[tl.cpu]) {
+      record r;
+      r.kind = rec::time_backwards;
+      r.cpu = tl.cpu;
+      r.line = no;
+      records_.push_back(r);  // a marker before the record itself
+    }
+    last_time_[tl.cpu] = t;
+  }
+
+  std::vector<std::uint64_t> last_time_;
 
   void add(const record& r) {
     note_cpu(r.cpu);
@@ -100,6 +150,11 @@ class import_scanner : protected import_state {
     }
     const auto lead = trim_left(line);
     if (lead.empty() || lead.front() == '#') {
+      // scripts/record-kvm-trace.sh names the events it recorded.
+      if (starts_with(lead, "# uret-record:") &&
+          lead.find("msr/write_msr") != std::string_view::npos) {
+        out_.write_msr_recorded = true;
+      }
       ++out_.stats.comments;
       return;
     }
@@ -119,6 +174,7 @@ class import_scanner : protected import_state {
     }
     ++(tl.form == line_form::comm_dash_tid ? out_.stats.dash_form_lines
                                            : out_.stats.perf_form_lines);
+    note_time(tl, no);
     record r;
     r.cpu = tl.cpu;
     r.line = no;
@@ -126,13 +182,14 @@ class import_scanner : protected import_state {
     const auto p = tl.payload;
     if (ev == "kvm_entry") {
       kvm_entry_payload e;
-      if (!parse_kvm_entry(p, e)) return unparsed(no, line);
+      if (!parse_kvm_entry(p, e)) return unparsed(no, line, tl.cpu);
       r.kind = rec::entry;
+      ++out_.stats.entries;
       r.task = task_of(tl.tid, tl.comm);
       note_vcpu(r.task, e.vcpu);
     } else if (ev == "kvm_exit") {
       kvm_exit_payload e;
-      if (!parse_kvm_exit(p, e)) return unparsed(no, line);
+      if (!parse_kvm_exit(p, e)) return unparsed(no, line, tl.cpu);
       r.kind = rec::exit;
       r.task = task_of(tl.tid, tl.comm);
       r.flag = e.failed_vmentry;
@@ -140,34 +197,35 @@ class import_scanner : protected import_state {
       (e.svm ? tasks_[r.task].svm : tasks_[r.task].vmx) = true;
     } else if (ev == "kvm_userspace_exit") {
       kvm_userspace_exit_payload e;
-      if (!parse_kvm_userspace_exit(p, e)) return unparsed(no, line);
+      if (!parse_kvm_userspace_exit(p, e)) return unparsed(no, line, tl.cpu);
       r.kind = rec::uexit;
       r.task = task_of(tl.tid, tl.comm);
       note_vcpu(r.task, -1);
       ++userspace_exits_;
     } else if (ev == "kvm_fpu") {
       bool load = false;
-      if (!parse_kvm_fpu(p, load)) return unparsed(no, line);
+      if (!parse_kvm_fpu(p, load)) return unparsed(no, line, tl.cpu);
       r.kind = load ? rec::fpu_load : rec::fpu_unload;
+      ++fpu_records_;
       r.task = task_of(tl.tid, tl.comm);
       note_vcpu(r.task, -1);
     } else if (ev == "sched_switch") {
       sched_switch_payload sw;
-      if (!parse_sched_switch(p, sw)) return unparsed(no, line);
+      if (!parse_sched_switch(p, sw)) return unparsed(no, line, tl.cpu);
       r.kind = rec::sched_switch;
       static_cast<void>(task_of(tl.tid, tl.comm));
       r.task = task_of(sw.prev_tid, sw.prev_comm);
       r.task2 = task_of(sw.next_tid, sw.next_comm);
     } else if (ev == "sched_migrate_task") {
       sched_migrate_payload m;
-      if (!parse_sched_migrate(p, m)) return unparsed(no, line);
+      if (!parse_sched_migrate(p, m)) return unparsed(no, line, tl.cpu);
       r.kind = rec::migrate;
       r.task = task_of(tl.tid, tl.comm);
       r.task2 = task_of(m.tid, m.comm);
       r.aux = m.dest_cpu;
       note_cpu(m.dest_cpu);
     } else if (ev == "sys_exit" || starts_with(ev, "sys_exit_")) {
-      if (!parse_sys_exit(p)) return unparsed(no, line);
+      if (!parse_sys_exit(p)) return unparsed(no, line, tl.cpu);
       r.kind = rec::sys_exit;
       r.task = task_of(tl.tid, tl.comm);
       if (r.task != 0) tasks_[r.task].syscalls = true;
@@ -177,18 +235,30 @@ class import_scanner : protected import_state {
       if (r.task != 0) tasks_[r.task].syscalls = true;
     } else if (ev == "write_msr" || ev == "read_msr") {
       msr_payload m;
-      if (!parse_msr_access(p, m)) return unparsed(no, line);
+      if (!parse_msr_access(p, m)) return unparsed(no, line, tl.cpu);
       r.kind = ev == "write_msr" ? rec::wrmsr : rec::rdmsr;
       r.task = task_of(tl.tid, tl.comm);
       r.flag = m.faulted;
       r.aux = m.msr;
       r.value = m.value;
+      if (!m.faulted && msrs::efer.value == m.msr && (m.value & svme) != 0) svm_host_ = true;
+      if (r.kind == rec::wrmsr && !m.faulted && candidate(m.msr)) any_user_return_write_ = true;
     } else {
       static_cast<void>(task_of(tl.tid, tl.comm));
       ++out_.stats.ignored;
       return;
     }
     add(r);
+  }
+
+  static constexpr std::uint64_t svme = 1ULL << 12;  // EFER.SVME: SVM enabled (AMD only)
+
+  /// One of import_options::user_return_msrs that the simulator models.
+  [[nodiscard]] bool candidate(std::uint32_t msr) const {
+    for (const auto& m : opt_.user_return_msrs) {
+      if (m.value == msr) return slot_of(m).has_value();
+    }
+    return false;
   }
 
   // ---- classification ----------------------------------------------------------------------
@@ -219,6 +289,57 @@ class import_scanner : protected import_state {
       }
     }
     cpu_.assign(cpus_, {});
+    infer_user_return_msrs();
+  }
+
+  /// The host's user-return MSRs, from what the trace shows rather than assumed: SVM registers
+  /// TSC_AUX only (svm_hardware_setup(); a vCPU with SVM exit reasons, or EFER.SVME set, tells
+  /// the vendor); else the MSRs KVM probed at module load (kvm_add_user_return_msr() ->
+  /// kvm_probe_user_return_msr(): a read and, as that CPU's next MSR record, a write of the same
+  /// value by the same task); else import_options::user_return_msrs. The probe's records are
+  /// marked: they are no user-return traffic.
+  void infer_user_return_msrs() {
+    constexpr std::size_t none = static_cast<std::size_t>(-1);
+    std::vector<std::size_t> last(cpus_, none);
+    slot_set probed = 0;
+    for (std::size_t i = 0; i < records_.size(); ++i) {
+      auto& r = records_[i];
+      if (r.kind != rec::rdmsr && r.kind != rec::wrmsr) continue;
+      const std::size_t p = last[r.cpu];
+      last[r.cpu] = i;
+      if (r.kind != rec::wrmsr || r.flag || p == none || !candidate(r.aux)) continue;
+      auto& q = records_[p];
+      if (q.kind != rec::rdmsr || q.flag || q.aux != r.aux || q.value != r.value ||
+          q.task != r.task) {
+        continue;
+      }
+      q.probe = r.probe = true;
+      probed = static_cast<slot_set>(probed | (1U << *slot_of(msr_index{r.aux})));
+    }
+    bool svm = svm_host_;
+    for (std::size_t i = 1; i < tasks_.size(); ++i) {
+      if (tasks_[i].r == role::vcpu &&
+          (tasks_[i].kind == task_kind::svm || tasks_[i].kind == task_kind::sev_es)) {
+        svm = true;
+      }
+    }
+    slot_set all = 0;
+    for (const auto& m : opt_.user_return_msrs) {
+      if (auto sl = slot_of(m)) all = static_cast<slot_set>(all | (1U << *sl));
+    }
+    if (svm) {
+      user_return_ = static_cast<slot_set>(all & (1U << slots::tsc_aux));
+      out_.user_return_basis = "SVM (its exit reasons or EFER.SVME): TSC_AUX only";
+    } else if (probed != 0) {
+      user_return_ = static_cast<slot_set>(all & probed);
+      out_.user_return_basis = "KVM's probe at module load";
+    } else {
+      user_return_ = all;
+      out_.user_return_basis = "not shown by the trace: the MSRs of docs/traces.md's filter";
+    }
+    for (unsigned sl = 0; sl < msr_count; ++sl) {
+      if (has(user_return_, sl)) out_.user_return_msrs.push_back(slot_msrs[sl]);
+    }
   }
 
   [[nodiscard]] bool is_vcpu_task(std::uint32_t t) const { return tasks_[t].r == role::vcpu; }

@@ -45,11 +45,14 @@ class import_state {
     wrmsr,
     rdmsr,
     lost_events,
-    buffer_started
+    buffer_started,
+    bad_line,       // an unparsed line whose CPU is readable
+    time_backwards  // a record older than its CPU's previous one (the record follows)
   };
   struct record {
     rec kind = rec::entry;
-    bool flag = false;  // exit: failed VM entry; msr: faulted
+    bool flag = false;   // exit: failed VM entry; msr: faulted
+    bool probe = false;  // msr: kvm_probe_user_return_msr()'s read or its write-back
     std::uint32_t cpu = 0;
     std::uint32_t task = 0;   // the line's task (sched_switch: prev)
     std::uint32_t task2 = 0;  // sched_switch: next; migrate: the migrating task
@@ -75,10 +78,13 @@ class import_state {
     std::int64_t running_on = -1;  // CPU it runs on
     bool in_guest = false;
     bool entered = false;
-    bool in_run = true;  // a vCPU thread inside KVM_RUN: switching to it is no return
+    bool in_run = true;      // a vCPU thread inside KVM_RUN: switching to it is no return
+    bool run_known = false;  // in_run comes from a KVM record, not from the default
+    bool loaded = false;     // a vCPU whose guest values the simulator loaded in this load period
     pending ret = pending::none;
-    msr_values guest{};
+    msr_values guest{};  // the guest values now (guest-msr events change them)
     slot_set guest_known = 0;
+    msr_values guest_first{};  // the first guest values (the simulator's set-up)
     std::uint32_t sim_index = idle_task;
   };
   struct cpu_state {
@@ -91,6 +97,19 @@ class import_state {
     slot_set host_known = 0;
     msr_values host_read{};
     slot_set host_read_known = 0;
+    // What KVM's cache (`curr`) holds, by the trace: the last user-return write or cpu_online
+    // read on this CPU. A write KVM makes only when its cache differs.
+    msr_values shadow{};
+    slot_set shadow_known = 0;
+    bool hotplug_since = false;       // cpuhp/N ran on CPU N since the shadow last changed
+    std::uint32_t switched_from = 0;  // the previous task of the last sched_switch, whose
+    bool after_switch = false;        // records may follow until the next task's first one
+    bool resync = false;              // after a gap, until the next entry or return shows the state
+    bool dropping = false;            // virtualization being disabled: restores are the drop's
+    std::uint64_t efer = 0;           // EFER as last read or written here (SVME on/off)
+    bool efer_known = false;
+    std::uint64_t last_time = 0;
+    bool timed = false;
   };
   struct pending_event {
     event_kind kind;
@@ -99,6 +118,8 @@ class import_state {
     std::uint32_t cpu;
     std::uint32_t task;
     std::size_t line;
+    std::uint8_t arg;     // guest-msr: the slot; unknown: the slots (0: all)
+    std::uint64_t value;  // guest-msr: the value
   };
   struct pending_expect {
     std::uint32_t cpu;
@@ -118,6 +139,10 @@ class import_state {
   std::vector<pending_expect> expects_;
   std::uint32_t cpus_ = 1;
   std::size_t userspace_exits_ = 0;
+  std::size_t fpu_records_ = 0;
+  bool svm_host_ = false;               // the vendor is AMD: SVM exit reasons or EFER.SVME toggled
+  bool any_user_return_write_ = false;  // a msr:write_msr of a candidate MSR was recorded
+  slot_set user_return_ = 0;            // the host's user-return MSRs (as slots), from the trace
 };
 
 }  // namespace uret::sim::detail
