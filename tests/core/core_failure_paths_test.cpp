@@ -354,3 +354,27 @@ TEST_CASE("slot_table: update_cache makes an unknown slot known", "[slot_table][
     check(true);
   }
 }
+
+// Handles can only be obtained valid (docs/design.md, handles): cpu() for a CPU in range and
+// online, slot() for a slot add() handed out.
+TEST_CASE("slot_table: handles only for online CPUs and added slots", "[slot_table][failure]") {
+  uret::mock_msr hw{2};
+  hw.declare(msrs::star, 5);
+  uret::notifier_chain<4> chain{2};
+  uret::slot_table<uret::mock_msr, 4, 4> table{hw, chain, 2};
+  REQUIRE(table.slot(0).error() == errc::slot_not_added);
+  REQUIRE(table.add(msrs::star));
+  REQUIRE(table.slot(0));
+  REQUIRE((*table.slot(0)).index() == 0);
+  REQUIRE(table.slot(1).error() == errc::slot_not_added);
+  REQUIRE(table.slot(3).error() == errc::slot_not_added);
+  REQUIRE(table.slot(4).error() == errc::slot_out_of_range);
+  REQUIRE(table.cpu(cpu_id{1}).error() == errc::cpu_offline);
+  REQUIRE(table.cpu(cpu_id{2}).error() == errc::cpu_out_of_range);
+  REQUIRE(table.cpu_online(cpu_id{1}));
+  REQUIRE(table.cpu(cpu_id{1}));
+  REQUIRE((*table.cpu(cpu_id{1})).id().value == 1);
+  REQUIRE(table.cpu(cpu_id{0}).error() == errc::cpu_offline);
+  REQUIRE(table.drop(cpu_id{1}));
+  REQUIRE(table.cpu(cpu_id{1}).error() == errc::cpu_offline);
+}
