@@ -378,3 +378,114 @@ TEST_CASE("slot_table: handles only for online CPUs and added slots", "[slot_tab
   REQUIRE(table.drop(cpu_id{1}));
   REQUIRE(table.cpu(cpu_id{1}).error() == errc::cpu_offline);
 }
+
+namespace {
+// A notifier policy whose next registrations fail: the table must then change nothing (I5).
+struct flaky_chain {
+  using node_type = uret::user_return_notifier;
+  uret::notifier_chain<4> inner{2};
+  int fail_registers = 0;
+  [[nodiscard]] std::size_t cpus() const noexcept { return inner.cpus(); }
+  uret::result<void> register_notifier(cpu_id c, node_type& n) noexcept {
+    if (fail_registers > 0) {
+      --fail_registers;
+      return errc::busy;
+    }
+    return inner.register_notifier(c, n);
+  }
+  uret::result<void> unregister(node_type& n) noexcept { return inner.unregister(n); }
+};
+static_assert(uret::notifier_policy<flaky_chain>);
+}  // namespace
+
+// kvm_set_user_return_msr() registers the notifier after its WRMSR; here a registration that
+// fails must leave nothing awaiting a restore that will never run: the write is taken back
+// and the cache says so (docs/design.md, I1 and I5).
+TEST_CASE("slot_table: a failed registration takes the write back and marks nothing ready",
+          "[slot_table][failure]") {
+  uret::mock_msr hw{2};
+  hw.declare(msrs::star, 5);
+  hw.declare(msrs::lstar, 6);
+  flaky_chain chain;
+  uret::slot_table<uret::mock_msr, 4, 4, flaky_chain> table{hw, chain, 2};
+  REQUIRE(table.add(msrs::star));
+  REQUIRE(table.add(msrs::lstar));
+  const cpu_id c{1};
+  REQUIRE(table.cpu_online(c));
+
+  auto nothing_pending = [&] {
+    REQUIRE(hw.peek(c, msrs::star) == 5);
+    REQUIRE(*table.current(c, 0) == 5);
+    REQUIRE(table.dirty_slots(c) == 0);
+    REQUIRE(table.unknown_slots(c) == 0);
+    REQUIRE_FALSE(table.registered(c));
+    REQUIRE_FALSE(chain.inner.pending(c));
+  };
+  SECTION("checked set") {
+    chain.fail_registers = 1;
+    REQUIRE(table.set(c, 0, 9).error() == errc::busy);
+    nothing_pending();
+  }
+  SECTION("handle set") {
+    chain.fail_registers = 1;
+    REQUIRE(table.set(*table.cpu(c), *table.slot(0), 9).error() == errc::busy);
+    nothing_pending();
+  }
+  SECTION("update_cache and invalidate") {
+    chain.fail_registers = 2;
+    REQUIRE(table.update_cache(c, 0, 7).error() == errc::busy);
+    REQUIRE(table.invalidate(c, 0).error() == errc::busy);
+    nothing_pending();
+  }
+  // Then the next set registers and the restore runs as usual.
+  REQUIRE(table.set(c, 0, 9));
+  REQUIRE(hw.peek(c, msrs::star) == 9);
+  REQUIRE(table.registered(c));
+  REQUIRE(chain.inner.pending(c));
+  REQUIRE(table.set(*table.cpu(c), *table.slot(1), 10));
+  REQUIRE(chain.inner.fire(c));
+  REQUIRE(hw.peek(c, msrs::star) == 5);
+  REQUIRE(hw.peek(c, msrs::lstar) == 6);
+  REQUIRE(table.dirty_slots(c) == 0);
+}
+
+// A table over more CPUs than its chain serves refuses to bring the others online: their
+// restore could never be registered.
+TEST_CASE("slot_table: a CPU the chain does not serve is refused", "[slot_table][failure]") {
+  uret::mock_msr hw{4};
+  hw.declare(msrs::star, 5);
+  uret::notifier_chain<4> chain{2};
+  uret::slot_table<uret::mock_msr, 4, 4> table{hw, chain, 4};
+  REQUIRE(table.add(msrs::star));
+  REQUIRE(table.cpus() == 4);
+  REQUIRE(table.cpu_online(cpu_id{1}));
+  for (std::uint32_t c = 2; c < 4; ++c) {
+    REQUIRE(table.cpu_online(cpu_id{c}).error() == errc::cpu_out_of_range);
+    REQUIRE_FALSE(table.online(cpu_id{c}));
+    REQUIRE(table.set(cpu_id{c}, 0, 9).error() == errc::cpu_offline);
+  }
+  REQUIRE(hw.stats(cpu_id{2}).reads == 0);
+}
+
+// update_cache() through a handle while the restore is registered: the slot still needs its
+// host value back on the return to user mode.
+TEST_CASE("slot_table: update_cache through a handle is restored", "[slot_table][failure]") {
+  uret::mock_msr hw{2};
+  hw.declare(msrs::star, 5);
+  hw.declare(msrs::lstar, 6);
+  uret::notifier_chain<4> chain{2};
+  uret::slot_table<uret::mock_msr, 4, 4> table{hw, chain, 2};
+  REQUIRE(table.add(msrs::star));
+  REQUIRE(table.add(msrs::lstar));
+  const cpu_id c{1};
+  REQUIRE(table.cpu_online(c));
+  auto h = *table.cpu(c);
+  REQUIRE(table.set(h, *table.slot(1), 10));  // registered
+  REQUIRE(hw.poke(c, msrs::star, 77));        // the firmware wrote 77 and says so
+  REQUIRE(table.update_cache(h, *table.slot(0), 77));
+  REQUIRE(*table.current(c, 0) == 77);
+  REQUIRE(table.dirty_slots(c) == 0b11);
+  REQUIRE(chain.fire(c));
+  REQUIRE(hw.peek(c, msrs::star) == 5);
+  REQUIRE(hw.peek(c, msrs::lstar) == 6);
+}
