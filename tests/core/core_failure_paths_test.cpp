@@ -489,3 +489,45 @@ TEST_CASE("slot_table: update_cache through a handle is restored", "[slot_table]
   REQUIRE(hw.peek(c, msrs::star) == 5);
   REQUIRE(hw.peek(c, msrs::lstar) == 6);
 }
+
+// hlist_del() semantics for the table's own node: taken off a list it shares with another
+// notifier, the other stays correctly linked (user_return_notifier_unregister() of it later
+// empties the list).
+TEST_CASE("notifier: a slot table's node taken off a shared list leaves the others linked",
+          "[notifier][failure]") {
+  uret::mock_msr hw{4};
+  hw.declare(msrs::star, 5);
+  uret::notifier_chain<8> chain{4};
+  uret::slot_table<uret::mock_msr, 4, 8> table{hw, chain, 4};
+  REQUIRE(table.add(msrs::star));
+  const cpu_id c{2};
+  REQUIRE(table.cpu_online(c));
+  std::vector<std::uint32_t> calls;
+  probe x;
+  x.node.on_user_return = &probe_callback;
+  x.node.context = &x;
+  x.calls = &calls;
+  x.chain = &chain;
+  x.id = 7;
+  REQUIRE(chain.register_notifier(c, x.node));
+  REQUIRE(table.set(c, 0, 9));  // the table's node goes in front of x
+  REQUIRE(table.registered(c));
+  REQUIRE(table.on_user_return(c));  // takes the table's node off
+  REQUIRE(hw.peek(c, msrs::star) == 5);
+  REQUIRE_FALSE(table.registered(c));
+  REQUIRE(chain.pending(c));  // x still there
+  REQUIRE(chain.unregister(x.node));
+  REQUIRE_FALSE(x.node.registered());
+  REQUIRE_FALSE(chain.pending(c));
+  REQUIRE(chain.fire(c));
+  REQUIRE(calls.empty());
+  // Both on the list again: one return fires both, then nothing is left.
+  REQUIRE(chain.register_notifier(c, x.node));
+  REQUIRE(table.set(c, 0, 9));
+  REQUIRE(chain.fire(c));
+  REQUIRE(calls == std::vector<std::uint32_t>{702});
+  REQUIRE(hw.peek(c, msrs::star) == 5);
+  REQUIRE(chain.pending(c));  // x stays registered (its callback does not unregister it)
+  REQUIRE(chain.unregister(x.node));
+  REQUIRE_FALSE(chain.pending(c));
+}
