@@ -531,3 +531,51 @@ TEST_CASE("notifier: a slot table's node taken off a shared list leaves the othe
   REQUIRE(chain.unregister(x.node));
   REQUIRE_FALSE(chain.pending(c));
 }
+
+namespace {
+using fire_table = uret::slot_table<uret::mock_msr, 4, 8>;
+struct dropper {
+  uret::user_return_notifier node;
+  fire_table* table = nullptr;
+  int calls = 0;
+};
+// A notifier that disables and re-enables virtualization on its CPU and loads a guest value
+// again: it takes the table's node off the list and registers it anew, mid-fire.
+void dropper_callback(uret::user_return_notifier& n, cpu_id cpu) noexcept {
+  auto& d = *static_cast<dropper*>(n.context);
+  ++d.calls;
+  static_cast<void>(d.table->drop(cpu));
+  static_cast<void>(d.table->cpu_online(cpu));
+  static_cast<void>(d.table->set(cpu, 0, 9));
+}
+}  // namespace
+
+// The chain's contract (fire_user_return_notifiers() walks with the next node saved): a
+// callback may unregister any node and register nodes, which this firing does not visit. Here
+// the node a fire would visit next is the table's, taken off and registered again by a callback.
+TEST_CASE("notifier: a node unlinked and registered again mid-fire is not visited",
+          "[notifier][failure]") {
+  uret::mock_msr hw{4};
+  hw.declare(msrs::star, 5);
+  uret::notifier_chain<8> chain{4};
+  fire_table table{hw, chain, 4};
+  REQUIRE(table.add(msrs::star));
+  const cpu_id c{3};
+  REQUIRE(table.cpu_online(c));
+  REQUIRE(table.set(c, 0, 9));  // the table's node: the list is [table]
+  dropper d;
+  d.node.on_user_return = &dropper_callback;
+  d.node.context = &d;
+  d.table = &table;
+  REQUIRE(chain.register_notifier(c, d.node));  // [dropper, table]
+  REQUIRE(chain.fire(c));
+  REQUIRE(d.calls == 1);
+  // The callback's set() registered the restore again: a later return runs it.
+  REQUIRE(table.registered(c));
+  REQUIRE(hw.peek(c, msrs::star) == 9);
+  REQUIRE(chain.unregister(d.node));
+  REQUIRE(chain.fire(c));
+  REQUIRE(d.calls == 1);
+  REQUIRE(hw.peek(c, msrs::star) == 5);
+  REQUIRE_FALSE(chain.pending(c));
+}
