@@ -255,3 +255,327 @@ TEST_CASE("slot_table: a table for 0 CPUs serves one; a dropped CPU refuses sets
   REQUIRE(table.invalidate(cpu_id{0}).error() == errc::cpu_offline);
   REQUIRE(hw.peek(cpu_id{0}, msrs::tsc_aux) == 3);
 }
+
+// "Forget what the hardware holds": after invalidate() the next set() writes, whatever the value
+// (docs/design.md, invalidate; kvm_set_user_return_msr() skips the WRMSR only for a value the
+// cache knows the hardware holds). And a handle kept across drop() is refused, whatever the
+// value, with nothing written.
+TEST_CASE("slot_table: after invalidate every value is written; a stale handle is refused",
+          "[slot_table][failure]") {
+  uret::mock_msr hw{2};
+  hw.declare(msrs::star, 5);
+  uret::notifier_chain<4> chain{2};
+  uret::slot_table<uret::mock_msr, 4, 4> table{hw, chain, 2};
+  REQUIRE(table.add(msrs::star));
+  const cpu_id c{1};
+  REQUIRE(table.cpu_online(c));
+  const std::uint64_t values[] = {5, ~std::uint64_t{5}, 0, 0x8000000000000005U};
+
+  SECTION("checked set after invalidate") {
+    for (std::uint64_t v : values) {
+      REQUIRE(table.invalidate(c, 0));
+      REQUIRE(hw.poke(c, msrs::star, 0x1234));  // firmware changed it behind the cache
+      const std::uint64_t before = hw.stats(c).writes;
+      REQUIRE(table.set(c, 0, v));
+      REQUIRE(hw.stats(c).writes == before + 1);
+      REQUIRE(hw.peek(c, msrs::star) == v);
+      REQUIRE(*table.current(c, 0) == v);
+    }
+  }
+  SECTION("handle set after invalidate of every slot") {
+    auto h = *table.cpu(c);
+    auto s = *table.slot(0);
+    for (std::uint64_t v : values) {
+      REQUIRE(table.invalidate(c));
+      REQUIRE(hw.poke(c, msrs::star, 0x1234));
+      const std::uint64_t before = hw.stats(c).writes;
+      REQUIRE(table.set(h, s, v));
+      REQUIRE(hw.stats(c).writes == before + 1);
+      REQUIRE(hw.peek(c, msrs::star) == v);
+    }
+    REQUIRE(chain.fire(c));
+    REQUIRE(hw.peek(c, msrs::star) == 5);
+  }
+  SECTION("a handle kept across drop") {
+    auto h = *table.cpu(c);
+    auto s = *table.slot(0);
+    REQUIRE(table.set(h, s, 9));
+    REQUIRE(table.drop(c));
+    REQUIRE(hw.peek(c, msrs::star) == 5);
+    const std::uint64_t before = hw.stats(c).writes;
+    for (std::uint64_t v : {std::uint64_t{5}, std::uint64_t{9}, ~std::uint64_t{5}, std::uint64_t{0}}) {
+      REQUIRE(table.set(h, s, v).error() == errc::cpu_offline);
+      REQUIRE(table.may_clobber(h, s, v).error() == errc::cpu_offline);
+      REQUIRE(table.update_cache(h, s, v).error() == errc::cpu_offline);
+    }
+    REQUIRE(hw.stats(c).writes == before);
+    REQUIRE(hw.peek(c, msrs::star) == 5);
+    REQUIRE_FALSE(table.registered(c));
+    REQUIRE_FALSE(chain.pending(c));
+  }
+}
+
+// kvm_user_return_msr_update_cache(): the cache takes `value` as what the hardware holds, even
+// for a slot it had forgotten; a set() of that value then needs no write (I4), and the restore
+// writes the host value back.
+TEST_CASE("slot_table: update_cache makes an unknown slot known", "[slot_table][failure]") {
+  uret::mock_msr hw{2};
+  hw.declare(msrs::star, 5);
+  hw.declare(msrs::lstar, 6);
+  uret::notifier_chain<4> chain{2};
+  uret::slot_table<uret::mock_msr, 4, 4> table{hw, chain, 2};
+  REQUIRE(table.add(msrs::star));
+  REQUIRE(table.add(msrs::lstar));
+  const cpu_id c{1};
+  REQUIRE(table.cpu_online(c));
+  auto check = [&](bool handles) {
+    REQUIRE(table.invalidate(c));
+    REQUIRE(hw.poke(c, msrs::star, 77));  // the firmware wrote 77 and says so
+    if (handles) {
+      REQUIRE(table.update_cache(*table.cpu(c), *table.slot(0), 77));
+    } else {
+      REQUIRE(table.update_cache(c, 0, 77));
+    }
+    REQUIRE(*table.current(c, 0) == 77);
+    REQUIRE(table.unknown_slots(c) == 0b10);
+    const std::uint64_t before = hw.stats(c).writes;
+    REQUIRE(table.set(c, 0, 77));
+    REQUIRE(hw.stats(c).writes == before);
+    REQUIRE(table.registered(c));
+    REQUIRE(chain.fire(c));
+    REQUIRE(hw.peek(c, msrs::star) == 5);
+    REQUIRE(hw.peek(c, msrs::lstar) == 6);
+    REQUIRE(table.dirty_slots(c) == 0);
+  };
+  SECTION("checked") { check(false); }
+  SECTION("handles, restore not registered") {
+    REQUIRE(table.drop(c));
+    REQUIRE(table.cpu_online(c));
+    check(true);
+  }
+}
+
+// Handles can only be obtained valid (docs/design.md, handles): cpu() for a CPU in range and
+// online, slot() for a slot add() handed out.
+TEST_CASE("slot_table: handles only for online CPUs and added slots", "[slot_table][failure]") {
+  uret::mock_msr hw{2};
+  hw.declare(msrs::star, 5);
+  uret::notifier_chain<4> chain{2};
+  uret::slot_table<uret::mock_msr, 4, 4> table{hw, chain, 2};
+  REQUIRE(table.slot(0).error() == errc::slot_not_added);
+  REQUIRE(table.add(msrs::star));
+  REQUIRE(table.slot(0));
+  REQUIRE((*table.slot(0)).index() == 0);
+  REQUIRE(table.slot(1).error() == errc::slot_not_added);
+  REQUIRE(table.slot(3).error() == errc::slot_not_added);
+  REQUIRE(table.slot(4).error() == errc::slot_out_of_range);
+  REQUIRE(table.cpu(cpu_id{1}).error() == errc::cpu_offline);
+  REQUIRE(table.cpu(cpu_id{2}).error() == errc::cpu_out_of_range);
+  REQUIRE(table.cpu_online(cpu_id{1}));
+  REQUIRE(table.cpu(cpu_id{1}));
+  REQUIRE((*table.cpu(cpu_id{1})).id().value == 1);
+  REQUIRE(table.cpu(cpu_id{0}).error() == errc::cpu_offline);
+  REQUIRE(table.drop(cpu_id{1}));
+  REQUIRE(table.cpu(cpu_id{1}).error() == errc::cpu_offline);
+}
+
+namespace {
+// A notifier policy whose next registrations fail: the table must then change nothing (I5).
+struct flaky_chain {
+  using node_type = uret::user_return_notifier;
+  uret::notifier_chain<4> inner{2};
+  int fail_registers = 0;
+  [[nodiscard]] std::size_t cpus() const noexcept { return inner.cpus(); }
+  uret::result<void> register_notifier(cpu_id c, node_type& n) noexcept {
+    if (fail_registers > 0) {
+      --fail_registers;
+      return errc::busy;
+    }
+    return inner.register_notifier(c, n);
+  }
+  uret::result<void> unregister(node_type& n) noexcept { return inner.unregister(n); }
+};
+static_assert(uret::notifier_policy<flaky_chain>);
+}  // namespace
+
+// kvm_set_user_return_msr() registers the notifier after its WRMSR; here a registration that
+// fails must leave nothing awaiting a restore that will never run: the write is taken back
+// and the cache says so (docs/design.md, I1 and I5).
+TEST_CASE("slot_table: a failed registration takes the write back and marks nothing ready",
+          "[slot_table][failure]") {
+  uret::mock_msr hw{2};
+  hw.declare(msrs::star, 5);
+  hw.declare(msrs::lstar, 6);
+  flaky_chain chain;
+  uret::slot_table<uret::mock_msr, 4, 4, flaky_chain> table{hw, chain, 2};
+  REQUIRE(table.add(msrs::star));
+  REQUIRE(table.add(msrs::lstar));
+  const cpu_id c{1};
+  REQUIRE(table.cpu_online(c));
+
+  auto nothing_pending = [&] {
+    REQUIRE(hw.peek(c, msrs::star) == 5);
+    REQUIRE(*table.current(c, 0) == 5);
+    REQUIRE(table.dirty_slots(c) == 0);
+    REQUIRE(table.unknown_slots(c) == 0);
+    REQUIRE_FALSE(table.registered(c));
+    REQUIRE_FALSE(chain.inner.pending(c));
+  };
+  SECTION("checked set") {
+    chain.fail_registers = 1;
+    REQUIRE(table.set(c, 0, 9).error() == errc::busy);
+    nothing_pending();
+  }
+  SECTION("handle set") {
+    chain.fail_registers = 1;
+    REQUIRE(table.set(*table.cpu(c), *table.slot(0), 9).error() == errc::busy);
+    nothing_pending();
+  }
+  SECTION("update_cache and invalidate") {
+    chain.fail_registers = 2;
+    REQUIRE(table.update_cache(c, 0, 7).error() == errc::busy);
+    REQUIRE(table.invalidate(c, 0).error() == errc::busy);
+    nothing_pending();
+  }
+  // Then the next set registers and the restore runs as usual.
+  REQUIRE(table.set(c, 0, 9));
+  REQUIRE(hw.peek(c, msrs::star) == 9);
+  REQUIRE(table.registered(c));
+  REQUIRE(chain.inner.pending(c));
+  REQUIRE(table.set(*table.cpu(c), *table.slot(1), 10));
+  REQUIRE(chain.inner.fire(c));
+  REQUIRE(hw.peek(c, msrs::star) == 5);
+  REQUIRE(hw.peek(c, msrs::lstar) == 6);
+  REQUIRE(table.dirty_slots(c) == 0);
+}
+
+// A table over more CPUs than its chain serves refuses to bring the others online: their
+// restore could never be registered.
+TEST_CASE("slot_table: a CPU the chain does not serve is refused", "[slot_table][failure]") {
+  uret::mock_msr hw{4};
+  hw.declare(msrs::star, 5);
+  uret::notifier_chain<4> chain{2};
+  uret::slot_table<uret::mock_msr, 4, 4> table{hw, chain, 4};
+  REQUIRE(table.add(msrs::star));
+  REQUIRE(table.cpus() == 4);
+  REQUIRE(table.cpu_online(cpu_id{1}));
+  for (std::uint32_t c = 2; c < 4; ++c) {
+    REQUIRE(table.cpu_online(cpu_id{c}).error() == errc::cpu_out_of_range);
+    REQUIRE_FALSE(table.online(cpu_id{c}));
+    REQUIRE(table.set(cpu_id{c}, 0, 9).error() == errc::cpu_offline);
+  }
+  REQUIRE(hw.stats(cpu_id{2}).reads == 0);
+}
+
+// update_cache() through a handle while the restore is registered: the slot still needs its
+// host value back on the return to user mode.
+TEST_CASE("slot_table: update_cache through a handle is restored", "[slot_table][failure]") {
+  uret::mock_msr hw{2};
+  hw.declare(msrs::star, 5);
+  hw.declare(msrs::lstar, 6);
+  uret::notifier_chain<4> chain{2};
+  uret::slot_table<uret::mock_msr, 4, 4> table{hw, chain, 2};
+  REQUIRE(table.add(msrs::star));
+  REQUIRE(table.add(msrs::lstar));
+  const cpu_id c{1};
+  REQUIRE(table.cpu_online(c));
+  auto h = *table.cpu(c);
+  REQUIRE(table.set(h, *table.slot(1), 10));  // registered
+  REQUIRE(hw.poke(c, msrs::star, 77));        // the firmware wrote 77 and says so
+  REQUIRE(table.update_cache(h, *table.slot(0), 77));
+  REQUIRE(*table.current(c, 0) == 77);
+  REQUIRE(table.dirty_slots(c) == 0b11);
+  REQUIRE(chain.fire(c));
+  REQUIRE(hw.peek(c, msrs::star) == 5);
+  REQUIRE(hw.peek(c, msrs::lstar) == 6);
+}
+
+// hlist_del() semantics for the table's own node: taken off a list it shares with another
+// notifier, the other stays correctly linked (user_return_notifier_unregister() of it later
+// empties the list).
+TEST_CASE("notifier: a slot table's node taken off a shared list leaves the others linked",
+          "[notifier][failure]") {
+  uret::mock_msr hw{4};
+  hw.declare(msrs::star, 5);
+  uret::notifier_chain<8> chain{4};
+  uret::slot_table<uret::mock_msr, 4, 8> table{hw, chain, 4};
+  REQUIRE(table.add(msrs::star));
+  const cpu_id c{2};
+  REQUIRE(table.cpu_online(c));
+  std::vector<std::uint32_t> calls;
+  probe x;
+  x.node.on_user_return = &probe_callback;
+  x.node.context = &x;
+  x.calls = &calls;
+  x.chain = &chain;
+  x.id = 7;
+  REQUIRE(chain.register_notifier(c, x.node));
+  REQUIRE(table.set(c, 0, 9));  // the table's node goes in front of x
+  REQUIRE(table.registered(c));
+  REQUIRE(table.on_user_return(c));  // takes the table's node off
+  REQUIRE(hw.peek(c, msrs::star) == 5);
+  REQUIRE_FALSE(table.registered(c));
+  REQUIRE(chain.pending(c));  // x still there
+  REQUIRE(chain.unregister(x.node));
+  REQUIRE_FALSE(x.node.registered());
+  REQUIRE_FALSE(chain.pending(c));
+  REQUIRE(chain.fire(c));
+  REQUIRE(calls.empty());
+  // Both on the list again: one return fires both, then nothing is left.
+  REQUIRE(chain.register_notifier(c, x.node));
+  REQUIRE(table.set(c, 0, 9));
+  REQUIRE(chain.fire(c));
+  REQUIRE(calls == std::vector<std::uint32_t>{702});
+  REQUIRE(hw.peek(c, msrs::star) == 5);
+  REQUIRE(chain.pending(c));  // x stays registered (its callback does not unregister it)
+  REQUIRE(chain.unregister(x.node));
+  REQUIRE_FALSE(chain.pending(c));
+}
+
+namespace {
+using fire_table = uret::slot_table<uret::mock_msr, 4, 8>;
+struct dropper {
+  uret::user_return_notifier node;
+  fire_table* table = nullptr;
+  int calls = 0;
+};
+// A notifier that disables and re-enables virtualization on its CPU and loads a guest value
+// again: it takes the table's node off the list and registers it anew, mid-fire.
+void dropper_callback(uret::user_return_notifier& n, cpu_id cpu) noexcept {
+  auto& d = *static_cast<dropper*>(n.context);
+  ++d.calls;
+  static_cast<void>(d.table->drop(cpu));
+  static_cast<void>(d.table->cpu_online(cpu));
+  static_cast<void>(d.table->set(cpu, 0, 9));
+}
+}  // namespace
+
+// The chain's contract (fire_user_return_notifiers() walks with the next node saved): a
+// callback may unregister any node and register nodes, which this firing does not visit. Here
+// the node a fire would visit next is the table's, taken off and registered again by a callback.
+TEST_CASE("notifier: a node unlinked and registered again mid-fire is not visited",
+          "[notifier][failure]") {
+  uret::mock_msr hw{4};
+  hw.declare(msrs::star, 5);
+  uret::notifier_chain<8> chain{4};
+  fire_table table{hw, chain, 4};
+  REQUIRE(table.add(msrs::star));
+  const cpu_id c{3};
+  REQUIRE(table.cpu_online(c));
+  REQUIRE(table.set(c, 0, 9));  // the table's node: the list is [table]
+  dropper d;
+  d.node.on_user_return = &dropper_callback;
+  d.node.context = &d;
+  d.table = &table;
+  REQUIRE(chain.register_notifier(c, d.node));  // [dropper, table]
+  REQUIRE(chain.fire(c));
+  REQUIRE(d.calls == 1);
+  // The callback's set() registered the restore again: a later return runs it.
+  REQUIRE(table.registered(c));
+  REQUIRE(hw.peek(c, msrs::star) == 9);
+  REQUIRE(chain.unregister(d.node));
+  REQUIRE(chain.fire(c));
+  REQUIRE(d.calls == 1);
+  REQUIRE(hw.peek(c, msrs::star) == 5);
+  REQUIRE_FALSE(chain.pending(c));
+}
