@@ -28,7 +28,8 @@
 #     equivalent  why no test can tell (optional: counted apart, not as survived)
 # Warnings are not errors here (a mutant that only warns is not killed by the build).
 # Result per mutant: killed, killed(build), survived, equivalent, stale (snippet not found
-# exactly once: the list needs updating). Score = killed / (killed + survived).
+# exactly once: the list needs updating), baseline-fails (a covering test fails on the
+# unmutated tree: not scored, and the run fails). Score = killed / (killed + survived).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -162,6 +163,7 @@ worker() {  # index
   local targets_known=$tree/targets.txt
   cmake --build "$bd" --target help 2>/dev/null | sed -n 's/^\.\.\. \([^ ]*\).*/\1/p' > "$targets_known"
   local i=0
+  local -A baseline=()
   while IFS=$'\x1f' read -r id file tests ctest from to equivalent desc; do
     i=$((i + 1))
     [ $(( (i - 1) % jobs )) -eq $((w - 1)) ] || continue
@@ -173,7 +175,26 @@ worker() {  # index
     else
       local have=""
       for t in $tests; do grep -qx "$t" "$targets_known" && have="$have $t"; done
-      if [ -z "$have" ] && [ -z "$ctest" ]; then
+      # Each covering target must pass on the unmutated tree (checked once per worker, before
+      # its first mutant): a test that already fails would "kill" every mutant it covers.
+      local broken=""
+      for t in $have; do
+        if [ -z "${baseline[$t]:-}" ]; then
+          baseline[$t]=pass
+          if ! cmake --build "$bd" -j1 --target "$t" > "$tree/baseline.log" 2>&1; then
+            baseline[$t]=fail
+          else
+            local bexe
+            bexe=$(find "$bd" -type f -name "$t" -perm -u+x | head -n1)
+            (cd "$(dirname "$bexe")" && timeout "$timeout_s" "$bexe" >> "$tree/baseline.log" 2>&1) ||
+              baseline[$t]=fail
+          fi
+        fi
+        [ "${baseline[$t]}" = fail ] && broken="$broken $t"
+      done
+      if [ -n "$broken" ]; then
+        result=baseline-fails; detail="unmutated:$broken"
+      elif [ -z "$have" ] && [ -z "$ctest" ]; then
         result=survived; detail="no covering test target at this revision"
       else
         cp -p "$tree/$file" "$tree/$file.orig"
@@ -224,6 +245,7 @@ awk -F'\t' -v threshold="$threshold" '
   { n[$2]++; r[$2, $3]++; all[$3]++ }
   $3 == "survived" { surv[++ns] = $1 "  " $2 ": " $5 (($4 != "") ? "  [" $4 "]" : "") }
   $3 == "stale" { stale[++nst] = $1 "  " $2 }
+  $3 == "baseline-fails" { base[++nb] = $1 "  " $2 "  [" $4 "]" }
   END {
     printf "\n%-44s %7s %9s %10s %6s %7s\n", "file", "killed", "survived", "equivalent", "stale", "score"
     for (f in n) {
@@ -236,6 +258,7 @@ awk -F'\t' -v threshold="$threshold" '
     printf "%-44s %7d %9d %10d %6d %6.1f%%\n", "total", k, s, all["equivalent"] + 0, all["stale"] + 0, score
     for (i = 1; i <= ns; i++) print "survived: " surv[i]
     for (i = 1; i <= nst; i++) print "stale (update the list): " stale[i]
+    for (i = 1; i <= nb; i++) print "not scored, a covering test fails unmutated: " base[i]
     if (score < threshold) { printf "score %.1f%% is below %s%%\n", score, threshold; exit 1 }
-    if (nst > 0) exit 1
+    if (nst > 0 || nb > 0) exit 1
   }' "$work/results.tsv"
