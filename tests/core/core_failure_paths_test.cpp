@@ -303,7 +303,8 @@ TEST_CASE("slot_table: after invalidate every value is written; a stale handle i
     REQUIRE(table.drop(c));
     REQUIRE(hw.peek(c, msrs::star) == 5);
     const std::uint64_t before = hw.stats(c).writes;
-    for (std::uint64_t v : {std::uint64_t{5}, std::uint64_t{9}, ~std::uint64_t{5}, std::uint64_t{0}}) {
+    for (std::uint64_t v :
+         {std::uint64_t{5}, std::uint64_t{9}, ~std::uint64_t{5}, std::uint64_t{0}}) {
       REQUIRE(table.set(h, s, v).error() == errc::cpu_offline);
       REQUIRE(table.may_clobber(h, s, v).error() == errc::cpu_offline);
       REQUIRE(table.update_cache(h, s, v).error() == errc::cpu_offline);

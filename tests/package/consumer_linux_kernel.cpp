@@ -10,8 +10,8 @@
 
 static_assert(uret::msr_backend<uret::linux_kernel_msr>);
 static_assert(uret::notifier_policy<uret::linux_kernel_notifiers>);
-static_assert(sizeof(uret::slot_table<uret::linux_kernel_msr, 16, 64,
-                                      uret::linux_kernel_notifiers>) > 0);
+static_assert(
+    sizeof(uret::slot_table<uret::linux_kernel_msr, 16, 64, uret::linux_kernel_notifiers>) > 0);
 
 int main() {
   std::printf("consumer: linux_kernel backend and notifier policy\n");
