@@ -283,7 +283,7 @@ std::string base64(const std::string& in) {
   std::string out;
   std::size_t col = 0;
   for (std::size_t i = 0; i < in.size(); i += 3) {
-    std::uint32_t v = static_cast<std::uint8_t>(in[i]) << 16;
+    std::uint32_t v = static_cast<std::uint32_t>(static_cast<std::uint8_t>(in[i])) << 16;
     if (i + 1 < in.size())
       v |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(in[i + 1])) << 8;
     if (i + 2 < in.size()) v |= static_cast<std::uint8_t>(in[i + 2]);
