@@ -151,23 +151,34 @@ note "$pkg: modules $(cd "$stage/m" && find . -name '*.ko' | sort | tr '\n' ' ')
 
 # --- boot -------------------------------------------------------------------------------------
 disk="$out/traces.img"
-rm -f "$disk"
-truncate -s 256M "$disk"
 console="$out/console.log"
 qemu_version=$(qemu-system-x86_64 --version | head -n 1)
-note "booting $pkg under $qemu_version (-accel tcg -cpu EPYC -smp 2), timeout ${qemu_timeout} s"
-boot_started=$(clock)
-set +e
-timeout --kill-after=5 "$qemu_timeout" \
-  qemu-system-x86_64 -M pc -accel tcg -cpu EPYC -smp 2 -m 1G \
-    -kernel "$vmlinuz" -initrd "$initrd" -append "console=ttyS0 quiet panic=-1" \
-    -drive "file=$disk,format=raw,if=virtio" \
-    -display none -monitor none -serial stdio -nic none -no-reboot </dev/null >"$console" 2>&1
-status=$?
-set -e
-boot_seconds=$(since "$boot_started")
-tr -d '\r' <"$console" >"$console.tmp" && mv "$console.tmp" "$console"
-note "QEMU exited with status $status after ${boot_seconds} s (console: $console)"
+# A guest kernel that crashes under QEMU's emulation (seen once in many boots: an Oops on an int3
+# left by the kernel's own text patching, in a kernel thread, outside KVM) has recorded nothing
+# to judge: the boot is repeated once, and says so. The second boot must pass on its own.
+for attempt in 1 2; do
+  rm -f "$disk"
+  truncate -s 256M "$disk"
+  note "booting $pkg under $qemu_version (-accel tcg -cpu EPYC -smp 2), timeout ${qemu_timeout} s"
+  boot_started=$(clock)
+  set +e
+  timeout --kill-after=5 "$qemu_timeout" \
+    qemu-system-x86_64 -M pc -accel tcg -cpu EPYC -smp 2 -m 1G \
+      -kernel "$vmlinuz" -initrd "$initrd" -append "console=ttyS0 quiet panic=-1" \
+      -drive "file=$disk,format=raw,if=virtio" \
+      -display none -monitor none -serial stdio -nic none -no-reboot </dev/null >"$console" 2>&1
+  status=$?
+  set -e
+  boot_seconds=$(since "$boot_started")
+  tr -d '\r' <"$console" >"$console.tmp" && mv "$console.tmp" "$console"
+  note "QEMU exited with status $status after ${boot_seconds} s (console: $console)"
+  if [ "$attempt" = 1 ] && grep -q 'Kernel panic - not syncing' "$console"; then
+    cp "$console" "$out/console.crashed.log"
+    note "the guest kernel crashed ($(grep -m1 -E 'Oops|BUG|panic' "$console" | sed 's/^\[[ 0-9.]*\] //')); console kept in $out/console.crashed.log; booting again (2 of 2)"
+    continue
+  fi
+  break
+done
 
 # --- split the disk into one trace per scenario -----------------------------------------------
 traces="$out/traces"
