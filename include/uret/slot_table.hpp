@@ -40,9 +40,10 @@
 #include "uret/msr_backend.hpp"
 #include "uret/notifier.hpp"
 
-// A cold path that takes a slot handle by reference, so that the hot path calling it keeps
-// no slot number or bit in registers for it: GCC would otherwise clone it with the handle's
-// fields as scalar arguments (IPA-SRA). Clang makes no such clones.
+// For set()'s cold write path taken from the handle operations, which passes the slot handle
+// by reference, so that the hot path keeps no slot number or bit in registers for it: GCC
+// would otherwise clone it with the handle's fields as scalar arguments (IPA-SRA). Clang
+// makes no such clones.
 #if defined(__clang__)
 #define URET_DETAIL_NOCLONE
 #else
@@ -463,6 +464,9 @@ class slot_table {
   [[gnu::noinline]] URET_DETAIL_NOCLONE result<void> write_unready(per_cpu& r, cpu_id cpu,
                                                                    const slot_handle& s,
                                                                    std::uint64_t value) noexcept;
+  template <bool Count>
+  [[gnu::noinline]] result<void> write_unready_at(per_cpu& r, cpu_id cpu, unsigned slot,
+                                                  std::uint64_t value) noexcept;
   template <bool Count>
   result<void> after_write(per_cpu& r, cpu_id cpu, unsigned slot, mask_t bit, std::uint64_t value,
                            result<void> w, bool answered) noexcept;

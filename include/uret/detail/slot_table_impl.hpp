@@ -149,8 +149,12 @@ template <bool Count>
 inline result<void> slot_table<Backend, Slots, MaxCpus, Chain>::write_and_cache(
     per_cpu& r, cpu_id cpu, const slot_handle& s, std::uint64_t value) noexcept {
   const unsigned slot = s.index_;
-  if (r.gate != k_ready) [[unlikely]]
-    return write_unready<Count>(r, cpu, s, value);
+  if (r.gate != k_ready) [[unlikely]] {
+    if constexpr (Count)  // the checked operations
+      return write_unready_at<Count>(r, cpu, slot, value);
+    else
+      return write_unready<Count>(r, cpu, s, value);
+  }
   const std::uint8_t token = s.token_;
   r.gate = token;
   const result<void> w = backend_.write(cpu, msrs_[slot], value);
@@ -180,13 +184,21 @@ result<void> slot_table<Backend, Slots, MaxCpus, Chain>::write_interrupted(
 }
 
 // The write path when the restore is not registered or the CPU is offline (the first write
-// after a restore, or a handle kept across drop()).
+// after a restore, or a handle kept across drop()). The handle operations reach it with their
+// handle, which is in memory already; the checked ones with the slot number, since the handle
+// they make on the way is best left in registers.
 template <msr_backend Backend, std::size_t Slots, std::size_t MaxCpus, notifier_policy Chain>
 template <bool Count>
 result<void> slot_table<Backend, Slots, MaxCpus, Chain>::write_unready(
     per_cpu& r, cpu_id cpu, const slot_handle& s, std::uint64_t value) noexcept {
-  const unsigned slot = s.index_;
-  const mask_t bit = s.bit_;
+  return write_unready_at<Count>(r, cpu, s.index_, value);
+}
+
+template <msr_backend Backend, std::size_t Slots, std::size_t MaxCpus, notifier_policy Chain>
+template <bool Count>
+result<void> slot_table<Backend, Slots, MaxCpus, Chain>::write_unready_at(
+    per_cpu& r, cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
+  const mask_t bit = bit_of(slot);
   if (!r.online) [[unlikely]]
     return errc::cpu_offline;  // a handle kept across drop()
   r.gate = static_cast<std::uint8_t>((r.gate & k_ready) | (slot + 1));
