@@ -167,8 +167,9 @@ class notifier_chain {
     detail::notifier_head& h = *n.head_;
     if (h.cursor == &n) [[unlikely]]
       h.cursor = n.next_;  // a fire in progress would visit n next
-    *n.pprev_ = n.next_;
-    if (n.next_ != nullptr) n.next_->pprev_ = n.pprev_;
+    user_return_notifier* const next = n.next_;
+    *n.pprev_ = next;
+    if (next != nullptr) next->pprev_ = n.pprev_;
     n.pprev_ = nullptr;
   }
 

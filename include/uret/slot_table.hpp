@@ -40,6 +40,16 @@
 #include "uret/msr_backend.hpp"
 #include "uret/notifier.hpp"
 
+// For set()'s cold write path taken from the handle operations, which passes the slot handle
+// by reference, so that the hot path keeps no slot number or bit in registers for it: GCC
+// would otherwise clone it with the handle's fields as scalar arguments (IPA-SRA). Clang
+// makes no such clones.
+#if defined(__clang__)
+#define URET_DETAIL_NOCLONE
+#else
+#define URET_DETAIL_NOCLONE __attribute__((noclone))
+#endif
+
 namespace uret {
 
 namespace detail {
@@ -52,6 +62,12 @@ constexpr unsigned count_bits(std::uint64_t v) noexcept {
   return static_cast<unsigned>((v * 0x0101010101010101U) >> 56);
 }
 static_assert(count_bits(0) == 0 && count_bits(0xf0f0) == 8 && count_bits(~std::uint64_t{0}) == 64);
+
+// dst[0..n) = src[0..n), two arrays that do not overlap.
+inline void copy_values(std::uint64_t* __restrict dst, const std::uint64_t* __restrict src,
+                        std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) dst[i] = src[i];
+}
 
 template <std::size_t Slots>
 using slot_mask_t =
@@ -97,9 +113,9 @@ class slot_table {
   using mask_t = detail::slot_mask_t<Slots>;
   using node_type = typename Chain::node_type;
   struct per_cpu;
-  // per_cpu::gate: k_ready, and in k_writing 1 + the slot set() is writing.
-  static constexpr std::uint16_t k_ready = 0x100;
-  static constexpr std::uint16_t k_writing = 0xff;
+  // per_cpu::gate: k_ready, and in k_writing 1 + the slot set() is writing (1 .. 64).
+  static constexpr std::uint8_t k_ready = 0x80;
+  static constexpr std::uint8_t k_writing = 0x7f;
 
  public:
   using backend_type = Backend;
@@ -133,11 +149,11 @@ class slot_table {
     constexpr slot_handle() noexcept = default;
     constexpr explicit slot_handle(unsigned i) noexcept
         : index_(i),
-          token_(static_cast<std::uint16_t>(k_ready | (i + 1))),
+          token_(static_cast<std::uint8_t>(k_ready | (i + 1))),
           bit_(bit_of(i)),
           not_bit_(static_cast<mask_t>(~bit_of(i))) {}
     unsigned index_ = 0;
-    std::uint16_t token_ = 0;  // what set() puts in the record's `gate` while it writes
+    std::uint8_t token_ = 0;  // what set() puts in the record's `gate` while it writes
     mask_t bit_ = 0;
     mask_t not_bit_ = 0;
   };
@@ -203,9 +219,11 @@ class slot_table {
   }
 
   /// Virtualization enabled on `cpu` (kvm_user_return_msr_cpu_online()): read every slot's MSR
-  /// and take it as both `host` and `curr`. Refused while guest values await restore, since the
+  /// and take it as both `host` and `curr`. Refused while guest values await restore (the
+  /// restore is registered, or a slot is dirty because a registration failed), since the
   /// guest's value would become "host" for good. If a read fails the CPU stays as it was
-  /// (offline, or online with every slot still caching what the hardware holds).
+  /// (offline, or online with the same host values and every slot still caching what the
+  /// hardware holds).
   /// Errors: cpu_out_of_range (also for a CPU the chain does not serve), guest_value_loaded,
   /// the backend's read error.
   result<void> cpu_online(cpu_id cpu) noexcept;
@@ -381,9 +399,11 @@ class slot_table {
  private:
   // Field order keeps 16 slots in five cache lines (320 bytes) with the default chain.
   // `dirty`: slots touched since the last restore (a superset of those the restore writes:
-  // it writes a dirty slot whose value is unknown or differs from host). `unknown` is a
-  // subset of `dirty` while online, and all ones while offline. dirty != 0 implies the node is
-  // registered (I1).
+  // it writes a dirty slot whose value is unknown or differs from host). A slot outside
+  // `dirty` holds curr == host and is known, which lets the restore compare every slot from
+  // the lowest dirty one to the highest, as the kernel compares every slot, and lets
+  // cpu_online() read into `curr`. `unknown` is a subset of `dirty` while online, and all
+  // ones while offline. dirty != 0 implies the node is registered (I1).
   // `host` and `curr` are two arrays (the kernel keeps {host, curr} pairs), so that a slot
   // number indexes both with a scaled address and no multiply.
   struct alignas(64) per_cpu {
@@ -394,10 +414,11 @@ class slot_table {
     mask_t unknown = static_cast<mask_t>(~mask_t{0});
     std::uint8_t nr_slots = 0;  // slots captured by cpu_online(); 0 while offline
     bool online = false;
-    // k_ready: online, and the node registered (by this table). Low byte: 1 + the slot set()
-    // is writing, 0 when none; a restore that writes that slot clears it. One word, so that
-    // set() learns with one compare after its write whether a restore ran in the window.
-    std::uint16_t gate = 0;
+    // k_ready: online, and the node registered (by this table). Low seven bits: 1 + the slot
+    // set() is writing, 0 when none; a restore that writes that slot clears them. One byte,
+    // so that set() learns with one compare after its write whether a restore ran in the
+    // window (and stores it with one instruction).
+    std::uint8_t gate = 0;
     slot_stats stats{};
   };
 
@@ -425,6 +446,7 @@ class slot_table {
   // The paths behind the public operations, defined (with what each is for) in
   // uret/detail/slot_table_impl.hpp.
   errc slot_error(const per_cpu& r, unsigned slot) const noexcept;
+  [[gnu::noinline]] static errc online_failed(per_cpu& r, std::size_t read, errc e) noexcept;
   result<void> ensure_registered(per_cpu& r, cpu_id cpu) noexcept;
   [[gnu::noinline]] result<void> register_slow(per_cpu& r, cpu_id cpu) noexcept;
   void unregister(per_cpu& r) noexcept;
@@ -439,8 +461,12 @@ class slot_table {
                                                    mask_t bit, std::uint64_t value,
                                                    result<void> w) noexcept;
   template <bool Count>
-  [[gnu::noinline]] result<void> write_unready(per_cpu& r, cpu_id cpu, unsigned slot, mask_t bit,
-                                               std::uint64_t value) noexcept;
+  [[gnu::noinline]] URET_DETAIL_NOCLONE result<void> write_unready(per_cpu& r, cpu_id cpu,
+                                                                   const slot_handle& s,
+                                                                   std::uint64_t value) noexcept;
+  template <bool Count>
+  [[gnu::noinline]] result<void> write_unready_at(per_cpu& r, cpu_id cpu, unsigned slot,
+                                                  std::uint64_t value) noexcept;
   template <bool Count>
   result<void> after_write(per_cpu& r, cpu_id cpu, unsigned slot, mask_t bit, std::uint64_t value,
                            result<void> w, bool answered) noexcept;
@@ -458,7 +484,7 @@ class slot_table {
   result<void> walk(per_cpu& r, cpu_id cpu) noexcept;
   template <bool Count>
   [[gnu::noinline]] result<void> walk_failed(per_cpu& r, cpu_id cpu, std::uint64_t todo_at_start,
-                                             std::uint64_t todo, std::uint64_t written,
+                                             std::size_t slot, std::uint64_t written,
                                              result<void> first_error) noexcept;
   [[gnu::noinline]] static void answer_writer(per_cpu& r) noexcept;
   static void notifier_callback(node_type& n, cpu_id cpu) noexcept;
@@ -473,5 +499,7 @@ class slot_table {
 };
 
 }  // namespace uret
+
+#undef URET_DETAIL_NOCLONE
 
 #include "uret/detail/slot_table_impl.hpp"  // IWYU pragma: export

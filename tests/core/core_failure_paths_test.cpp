@@ -450,6 +450,60 @@ TEST_CASE("slot_table: a failed registration takes the write back and marks noth
   REQUIRE(table.dirty_slots(c) == 0);
 }
 
+namespace {
+// Makes the write after the next successful one fault: here, the write that would take a
+// guest value back after a failed registration.
+struct fail_write_after_next {
+  uret::mock_msr* hw = nullptr;
+  bool armed = false;
+  static void hook(void* ctx, cpu_id cpu, uret::msr_index msr, std::uint64_t) noexcept {
+    auto* self = static_cast<fail_write_after_next*>(ctx);
+    if (!self->armed) return;
+    self->armed = false;
+    self->hw->fail_next_write(cpu, msr);
+  }
+};
+}  // namespace
+
+// A guest value the table could not take back (the registration failed, and so did the write
+// of the host value) awaits a restore with nothing registered: cpu_online() must not capture
+// it as the host value for good (docs/design.md, "Host capture while a guest value is
+// loaded"), and must change nothing.
+TEST_CASE("slot_table: cpu_online is refused while a slot is dirty, registered or not",
+          "[slot_table][failure]") {
+  uret::mock_msr hw{2};
+  hw.declare(msrs::star, 5);
+  hw.declare(msrs::lstar, 6);
+  flaky_chain chain;
+  uret::slot_table<uret::mock_msr, 4, 4, flaky_chain> table{hw, chain, 2};
+  REQUIRE(table.add(msrs::star));
+  REQUIRE(table.add(msrs::lstar));
+  const cpu_id c{1};
+  REQUIRE(table.cpu_online(c));
+  fail_write_after_next arm{&hw, true};
+  hw.set_write_hook(&fail_write_after_next::hook, &arm);
+  chain.fail_registers = 1;
+  REQUIRE(table.set(c, 0, 9).error() == errc::busy);
+  hw.set_write_hook(nullptr, nullptr);
+  // The guest value stayed in the hardware, and the cache says so.
+  REQUIRE(hw.peek(c, msrs::star) == 9);
+  REQUIRE(*table.current(c, 0) == 9);
+  REQUIRE(table.dirty_slots(c) == 0b01);
+  REQUIRE_FALSE(table.registered(c));
+
+  REQUIRE(table.cpu_online(c).error() == errc::guest_value_loaded);
+  REQUIRE(hw.stats(c).reads == 2);  // the first cpu_online's only
+  REQUIRE(*table.host(c, 0) == 5);
+  REQUIRE(*table.current(c, 0) == 9);
+  REQUIRE(table.dirty_slots(c) == 0b01);
+  // A restore puts the host value back; then the CPU can be brought online again.
+  REQUIRE(table.on_user_return(c));
+  REQUIRE(hw.peek(c, msrs::star) == 5);
+  REQUIRE(table.cpu_online(c));
+  REQUIRE(*table.host(c, 0) == 5);
+  REQUIRE(*table.host(c, 1) == 6);
+}
+
 // A table over more CPUs than its chain serves refuses to bring the others online: their
 // restore could never be registered.
 TEST_CASE("slot_table: a CPU the chain does not serve is refused", "[slot_table][failure]") {
@@ -579,4 +633,56 @@ TEST_CASE("notifier: a node unlinked and registered again mid-fire is not visite
   REQUIRE(d.calls == 1);
   REQUIRE(hw.peek(c, msrs::star) == 5);
   REQUIRE_FALSE(chain.pending(c));
+}
+
+namespace {
+// Lands a virtualization disable (drop) on its CPU inside the next write.
+struct drop_in_write {
+  fire_table* table = nullptr;
+  bool armed = false;
+  static void hook(void* ctx, cpu_id cpu, uret::msr_index, std::uint64_t) noexcept {
+    auto* self = static_cast<drop_in_write*>(ctx);
+    if (!self->armed) return;
+    self->armed = false;
+    static_cast<void>(self->table->drop(cpu));
+  }
+};
+}  // namespace
+
+// A disable inside the restore's first write takes the CPU offline; the restore then writes the
+// rest and must leave the offline CPU's slots unknown, so that a handle kept from before is
+// refused like any other after drop(), even for the value the hardware now holds.
+TEST_CASE("slot_table: after a disable inside the restore, kept handles are refused",
+          "[slot_table][failure]") {
+  uret::mock_msr hw{4};
+  hw.declare(msrs::star, 5);
+  hw.declare(msrs::lstar, 6);
+  uret::notifier_chain<8> chain{4};
+  fire_table table{hw, chain, 4};
+  REQUIRE(table.add(msrs::star));
+  REQUIRE(table.add(msrs::lstar));
+  const cpu_id c{2};
+  REQUIRE(table.cpu_online(c));
+  const auto cpu = *table.cpu(c);
+  const auto star = *table.slot(0);
+  REQUIRE(table.set(cpu, star, 9));
+  REQUIRE(table.set(c, 1, 10));
+  drop_in_write d{&table, true};
+  hw.set_write_hook(&drop_in_write::hook, &d);
+  REQUIRE(chain.fire(c));
+  hw.set_write_hook(nullptr, nullptr);
+  REQUIRE_FALSE(d.armed);
+  REQUIRE_FALSE(table.online(c));
+  REQUIRE_FALSE(table.registered(c));
+  REQUIRE(hw.peek(c, msrs::star) == 5);
+  REQUIRE(hw.peek(c, msrs::lstar) == 6);
+  REQUIRE(table.unknown_slots(c) == 0);  // offline: nothing to report
+  REQUIRE(table.set(cpu, star, 5).error() == errc::cpu_offline);
+  REQUIRE(table.update_cache(cpu, star, 5).error() == errc::cpu_offline);
+  REQUIRE(table.may_clobber(cpu, star, 5).error() == errc::cpu_offline);
+  REQUIRE(hw.stats(c).writes == 4);  // the two sets and the two restore writes
+  // Online again: the handles work as before.
+  REQUIRE(table.cpu_online(c));
+  REQUIRE(table.set(cpu, star, 5));
+  REQUIRE(hw.stats(c).writes == 4);
 }

@@ -39,25 +39,35 @@ template <msr_backend Backend, std::size_t Slots, std::size_t MaxCpus, notifier_
 inline result<void> slot_table<Backend, Slots, MaxCpus, Chain>::cpu_online(cpu_id cpu) noexcept {
   if (!valid(cpu) || cpu.value >= chain_.cpus()) return errc::cpu_out_of_range;
   per_cpu& r = cpu_[cpu.value];
-  if (r.node.registered()) return errc::guest_value_loaded;
-  // Every read before anything changes: a read that fails half-way leaves the host values
-  // (and the cache) as they were, even on a CPU already online whose MSRs changed since.
-  std::uint64_t read_back[Slots];
-  for (std::size_t i = 0; i < count_; ++i) {
+  if (r.node.registered() || r.dirty != 0) return errc::guest_value_loaded;
+  // Every read before any host value changes. Nothing is dirty, so every slot caches its
+  // host value (curr == host): the reads go straight into `curr`, and a read that fails puts
+  // back the cached values the earlier reads replaced, so the table is as it was (the host
+  // values untouched), even on a CPU already online whose MSRs changed since.
+  const std::size_t n = count_;
+  for (std::size_t i = 0; i < n; ++i) {
     const result<std::uint64_t> v = backend_.read(cpu, msrs_[i]);
     if (!v) [[unlikely]]
-      return v.error();
-    read_back[i] = v.value_or(0);
+      return online_failed(r, i, v.error());
+    r.curr[i] = v.value_or(0);
   }
-  for (std::size_t i = 0; i < count_; ++i) {
-    r.host[i] = read_back[i];
-    r.curr[i] = read_back[i];
-  }
+  // Then `host` takes every slot's value: a copy of fixed size, which compiles to a few
+  // moves with no loop and no library call (slots never added hold 0 in both arrays).
+  for (std::size_t i = 0; i < Slots; ++i) r.host[i] = r.curr[i];
   r.dirty = 0;
   r.unknown = 0;
   r.nr_slots = static_cast<std::uint8_t>(count_);
   r.online = true;
   return {};
+}
+
+// A read of cpu_online() failed after `read` slots were read into `curr`: their cached
+// values were the host values, which are still there.
+template <msr_backend Backend, std::size_t Slots, std::size_t MaxCpus, notifier_policy Chain>
+errc slot_table<Backend, Slots, MaxCpus, Chain>::online_failed(per_cpu& r, std::size_t read,
+                                                               errc e) noexcept {
+  for (std::size_t i = 0; i < read; ++i) r.curr[i] = r.host[i];
+  return e;
 }
 
 template <msr_backend Backend, std::size_t Slots, std::size_t MaxCpus, notifier_policy Chain>
@@ -71,7 +81,7 @@ inline result<void> slot_table<Backend, Slots, MaxCpus, Chain>::drop(cpu_id cpu)
   }
   r.nr_slots = 0;
   r.online = false;
-  r.gate = static_cast<std::uint16_t>(r.gate & k_writing);
+  r.gate = static_cast<std::uint8_t>(r.gate & k_writing);
   r.dirty = 0;
   r.unknown = static_cast<mask_t>(~mask_t{0});  // stale handles miss the set() fast path
   return {};
@@ -100,13 +110,13 @@ result<void> slot_table<Backend, Slots, MaxCpus, Chain>::register_slow(per_cpu& 
                                                                        cpu_id cpu) noexcept {
   const result<void> g = chain_.register_notifier(cpu, r.node);
   r.gate =
-      static_cast<std::uint16_t>((r.gate & k_writing) | (g.has_value() && r.online ? k_ready : 0U));
+      static_cast<std::uint8_t>((r.gate & k_writing) | (g.has_value() && r.online ? k_ready : 0U));
   return g;
 }
 
 template <msr_backend Backend, std::size_t Slots, std::size_t MaxCpus, notifier_policy Chain>
 inline void slot_table<Backend, Slots, MaxCpus, Chain>::unregister(per_cpu& r) noexcept {
-  r.gate = static_cast<std::uint16_t>(r.gate & k_writing);
+  r.gate = static_cast<std::uint8_t>(r.gate & k_writing);
   if constexpr (requires { chain_.unlink(r.node); }) {
     chain_.unlink(r.node);  // the node is ours, registered on chain_ only: no ownership check
   } else {
@@ -139,9 +149,13 @@ template <bool Count>
 inline result<void> slot_table<Backend, Slots, MaxCpus, Chain>::write_and_cache(
     per_cpu& r, cpu_id cpu, const slot_handle& s, std::uint64_t value) noexcept {
   const unsigned slot = s.index_;
-  if (r.gate != k_ready) [[unlikely]]
-    return write_unready<Count>(r, cpu, slot, s.bit_, value);
-  const std::uint16_t token = s.token_;
+  if (r.gate != k_ready) [[unlikely]] {
+    if constexpr (Count)  // the checked operations
+      return write_unready_at<Count>(r, cpu, slot, value);
+    else
+      return write_unready<Count>(r, cpu, s, value);
+  }
+  const std::uint8_t token = s.token_;
   r.gate = token;
   const result<void> w = backend_.write(cpu, msrs_[slot], value);
   if (r.gate != token) [[unlikely]]
@@ -165,22 +179,32 @@ result<void> slot_table<Backend, Slots, MaxCpus, Chain>::write_interrupted(
     per_cpu& r, cpu_id cpu, unsigned slot, mask_t bit, std::uint64_t value,
     result<void> w) noexcept {
   const bool answered = (r.gate & k_writing) == 0;  // it wrote host after our value
-  r.gate = static_cast<std::uint16_t>(r.gate & k_ready);
+  r.gate = static_cast<std::uint8_t>(r.gate & k_ready);
   return after_write<Count>(r, cpu, slot, bit, value, w, answered);
 }
 
 // The write path when the restore is not registered or the CPU is offline (the first write
-// after a restore, or a handle kept across drop()).
+// after a restore, or a handle kept across drop()). The handle operations reach it with their
+// handle, which is in memory already; the checked ones with the slot number, since the handle
+// they make on the way is best left in registers.
 template <msr_backend Backend, std::size_t Slots, std::size_t MaxCpus, notifier_policy Chain>
 template <bool Count>
 result<void> slot_table<Backend, Slots, MaxCpus, Chain>::write_unready(
-    per_cpu& r, cpu_id cpu, unsigned slot, mask_t bit, std::uint64_t value) noexcept {
+    per_cpu& r, cpu_id cpu, const slot_handle& s, std::uint64_t value) noexcept {
+  return write_unready_at<Count>(r, cpu, s.index_, value);
+}
+
+template <msr_backend Backend, std::size_t Slots, std::size_t MaxCpus, notifier_policy Chain>
+template <bool Count>
+result<void> slot_table<Backend, Slots, MaxCpus, Chain>::write_unready_at(
+    per_cpu& r, cpu_id cpu, unsigned slot, std::uint64_t value) noexcept {
+  const mask_t bit = bit_of(slot);
   if (!r.online) [[unlikely]]
     return errc::cpu_offline;  // a handle kept across drop()
-  r.gate = static_cast<std::uint16_t>((r.gate & k_ready) | (slot + 1));
+  r.gate = static_cast<std::uint8_t>((r.gate & k_ready) | (slot + 1));
   const result<void> w = backend_.write(cpu, msrs_[slot], value);
   const bool answered = (r.gate & k_writing) == 0;
-  r.gate = static_cast<std::uint16_t>(r.gate & k_ready);
+  r.gate = static_cast<std::uint8_t>(r.gate & k_ready);
   return after_write<Count>(r, cpu, slot, bit, value, w, answered);
 }
 
@@ -296,47 +320,51 @@ result<void> slot_table<Backend, Slots, MaxCpus, Chain>::walk_counting(per_cpu& 
   return walk<true>(r, cpu);
 }
 
-// The restore's walk. Only the dirty slots are visited (the kernel compares every slot),
-// with one comparison each (an unknown slot's `curr` differs from `host`, see
-// mark_unknown()). A write's result is checked with a branch predicted not taken; the first
-// failure hands the rest of the walk to walk_failed(), so that this loop keeps no failure
-// state.
+// The restore's walk: kvm_on_user_return()'s loop, "for each slot, if host != curr, write
+// host and set curr = host", over the slots from the lowest dirty one to the highest (the
+// kernel's loop runs over every slot: a slot outside `dirty` holds curr == host, and is
+// known, so the range writes exactly what the kernel writes, in its order). One comparison
+// per slot (an unknown slot's `curr` differs from `host`, see mark_unknown()). A write's
+// result is checked with a branch predicted not taken; the first failure hands the rest of
+// the walk to walk_failed(), so that this loop keeps no failure state.
 template <msr_backend Backend, std::size_t Slots, std::size_t MaxCpus, notifier_policy Chain>
 template <bool Count>
 inline result<void> slot_table<Backend, Slots, MaxCpus, Chain>::walk(per_cpu& r,
                                                                      cpu_id cpu) noexcept {
   const std::uint64_t todo_at_start = r.dirty;
   std::uint64_t written = 0;
-  Backend& backend = backend_;  // locals: the writes cannot change them
-  for (std::uint64_t todo = todo_at_start; todo != 0; todo &= todo - 1) {
-    const auto slot = static_cast<std::size_t>(std::countr_zero(todo));
-    const std::uint64_t host = r.host[slot];
-    if (host == r.curr[slot]) continue;
-    if (const result<void> w = backend.write(cpu, msrs_[slot], host); !w) [[unlikely]]
-      return walk_failed<Count>(r, cpu, todo_at_start, todo, written, w);
-    r.curr[slot] = host;
-    if constexpr (Count) ++written;
+  if (todo_at_start != 0) {
+    Backend& backend = backend_;  // locals: the writes cannot change them
+    const unsigned last = static_cast<unsigned>(std::bit_width(todo_at_start)) - 1;
+    unsigned slot = static_cast<unsigned>(std::countr_zero(todo_at_start));
+    do {
+      const std::uint64_t host = r.host[slot];
+      if (host == r.curr[slot]) continue;
+      if (const result<void> w = backend.write(cpu, msrs_[slot], host); !w) [[unlikely]]
+        return walk_failed<Count>(r, cpu, todo_at_start, slot, written, w);
+      r.curr[slot] = host;
+      if constexpr (Count) ++written;
+    } while (++slot <= last);
   }
   if constexpr (Count) r.stats.writes += written;
-  // Only a nested drop() can run inside the loop (from a write), and it finds nothing
-  // registered, so the masks can be settled once, after the walk.
-  const auto settled = static_cast<mask_t>(~todo_at_start);
-  r.unknown = static_cast<mask_t>(r.unknown & settled);
-  r.dirty = static_cast<mask_t>(r.dirty & settled);
+  // Every slot is settled. Only a nested drop() can run inside the loop (from a write): it
+  // finds nothing registered and clears `dirty`, leaving its offline masks as they are.
+  r.unknown = static_cast<mask_t>(r.unknown & ~r.dirty);
+  r.dirty = 0;
   return {};
 }
 
-// The rest of a walk whose write of the lowest slot in `todo` failed with `first_error`:
-// the failed slots stay dirty with the value the hardware holds, and the restore is
-// registered again (I1). Returns the first failure.
+// The rest of a walk whose write of `slot` failed with `first_error`: the failed slots stay
+// dirty with the value the hardware holds, and the restore is registered again (I1). Returns
+// the first failure.
 template <msr_backend Backend, std::size_t Slots, std::size_t MaxCpus, notifier_policy Chain>
 template <bool Count>
 result<void> slot_table<Backend, Slots, MaxCpus, Chain>::walk_failed(
-    per_cpu& r, cpu_id cpu, std::uint64_t todo_at_start, std::uint64_t todo, std::uint64_t written,
+    per_cpu& r, cpu_id cpu, std::uint64_t todo_at_start, std::size_t slot, std::uint64_t written,
     result<void> first_error) noexcept {
-  std::uint64_t failed = todo & (~todo + 1);  // the lowest bit: the slot that failed
-  for (todo &= todo - 1; todo != 0; todo &= todo - 1) {
-    const auto slot = static_cast<std::size_t>(std::countr_zero(todo));
+  std::uint64_t failed = std::uint64_t{1} << slot;  // the slot that failed
+  const auto end = static_cast<std::size_t>(std::bit_width(todo_at_start));
+  for (++slot; slot < end; ++slot) {
     const std::uint64_t host = r.host[slot];
     if (host == r.curr[slot]) continue;
     if (!backend_.write(cpu, msrs_[slot], host)) {
@@ -348,7 +376,7 @@ result<void> slot_table<Backend, Slots, MaxCpus, Chain>::walk_failed(
   }
   if constexpr (Count) r.stats.writes += written;
   const auto settled = static_cast<mask_t>(todo_at_start & ~failed);
-  r.unknown = static_cast<mask_t>(r.unknown & ~settled);
+  r.unknown = static_cast<mask_t>(r.unknown & ~(settled & r.dirty));  // as in walk()
   // The failed slots stay dirty even if a drop() nested in one of the writes cleared the
   // masks (it found nothing registered, so it restored nothing): the hardware still holds
   // their guest values, and the next return to user mode must write them.
@@ -365,7 +393,7 @@ template <msr_backend Backend, std::size_t Slots, std::size_t MaxCpus, notifier_
 void slot_table<Backend, Slots, MaxCpus, Chain>::answer_writer(per_cpu& r) noexcept {
   const auto slot = static_cast<unsigned>((r.gate & k_writing) - 1);
   if ((r.dirty & bit_of(slot)) != 0 && must_restore(r, slot))
-    r.gate = static_cast<std::uint16_t>(r.gate & k_ready);
+    r.gate = static_cast<std::uint8_t>(r.gate & k_ready);
 }
 
 template <msr_backend Backend, std::size_t Slots, std::size_t MaxCpus, notifier_policy Chain>
