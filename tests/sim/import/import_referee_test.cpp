@@ -172,3 +172,30 @@ TEST_CASE(
   }
   REQUIRE(vcpus == 1);
 }
+
+TEST_CASE("importer: any record that is not an MSR access closes the restore window",
+          "[import][referee]") {
+  // bash returns from a syscall on CPU 0 and the notifier restores LSTAR. The migration an
+  // interrupt then makes there (a wakeup pulling a kworker over) is an event that is not an MSR
+  // access: bash's return is over, and a later LSTAR write by bash, which is not in a syscall,
+  // is the restore of another return to user mode (one that shows no syscall exit), not the
+  // first return writing LSTAR a second time. Its value differs: the host value changed.
+  const char* const text =
+      "# tracer: nop\n"
+      "            bash-500   [000] .....  1000.000100: sys_exit: NR 0 = 0\n"
+      "            bash-500   [000] d....  1000.000101: write_msr: c0000082, value "
+      "ffffffffa7a00080\n"
+      "            bash-500   [000] d.s..  1000.000200: sched_migrate_task: comm=kworker/0:1 "
+      "pid=30 prio=120 orig_cpu=1 dest_cpu=0\n"
+      "            bash-500   [000] d....  1000.000300: write_msr: c0000082, value "
+      "ffffffffa7b00080\n";
+  const sim::imported_trace imp = sim::import_trace(text);
+  INFO(imp.replay);
+  REQUIRE(imp.stats.gaps == 0);
+  REQUIRE(imp.stats.returns == 1);            // the syscall exit
+  REQUIRE(imp.stats.confirmed_returns == 1);  // the second write shows the second return
+  REQUIRE(imp.stats.unclassified_msr_writes == 0);
+  REQUIRE(imp.stats.host_value_changes == 1);
+  REQUIRE(imp.trace.setup.host[0][sim::slots::lstar] == 0xffffffffa7a00080);
+  REQUIRE(imp.trace.expected.size() == 2);
+}
