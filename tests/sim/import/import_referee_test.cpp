@@ -8,6 +8,10 @@
 
 #include <catch2/catch.hpp>
 #include <string>
+#include <vector>
+
+#include "uret/msr.hpp"
+#include "uret/sim/replay_writer.hpp"
 
 namespace sim = uret::sim;
 namespace detail = uret::sim::detail;
@@ -116,4 +120,82 @@ TEST_CASE("importer: a syscall after the return closes the restore window", "[im
   REQUIRE(imp.trace.setup.tasks[0].guest[sim::slots::tsc_aux] ==
           imp.trace.setup.host[1][sim::slots::tsc_aux]);
   REQUIRE(imp.trace.setup.tasks[0].guest[sim::slots::lstar] == 0xffffffff9c600080);
+}
+
+namespace {
+// An SVM vCPU thread on CPU 1 blocks in HLT inside KVM_RUN and is switched out for bash. The
+// write_msr right after the sched_switch is its own vcpu_put() (a kernel whose svm_vcpu_put()
+// writes the host's TSC_AUX back, as Linux 5.10 does): context_switch() runs the preempt
+// notifiers (kvm_sched_out()) before __switch_to(), so the record still names the previous task.
+const char* const vcpu_put_trace =
+    "# tracer: nop\n"
+    "        CPU 0/KVM-4321 [001] .....  1000.000100: sys_enter: NR 16 (d, ae80, 0, 0, 0, 0)\n"
+    "        CPU 0/KVM-4321 [001] d..1.  1000.000120: write_msr: c0000103, value 0\n"
+    "        CPU 0/KVM-4321 [001] d..1.  1000.000130: kvm_entry: vcpu 0, rip 0xffffffff9d2f14a6\n"
+    "        CPU 0/KVM-4321 [001] d..1.  1000.000400: kvm_exit: vcpu 0 reason hlt rip "
+    "0xffffffff9d2f14a8 info 0 0\n"
+    "        CPU 0/KVM-4321 [001] d..2.  1000.000500: sched_switch: prev_comm=CPU 0/KVM "
+    "prev_pid=4321 prev_prio=120 prev_state=S ==> next_comm=bash next_pid=500 next_prio=120\n"
+    "        CPU 0/KVM-4321 [001] d..2.  1000.000501: write_msr: c0000103, value 1\n"
+    "            bash-500   [001] .....  1000.000600: sys_exit: NR 0 = 1\n";
+}  // namespace
+
+TEST_CASE(
+    "importer: the switched-out task's vcpu_put() write after sched_switch is no return "
+    "of that task",
+    "[import][referee]") {
+  const sim::imported_trace imp = sim::import_trace(vcpu_put_trace);
+  INFO(imp.replay);
+  // No gap: the record belongs to the switch path, not to a switch the trace missed.
+  REQUIRE(imp.stats.gaps == 0);
+  REQUIRE(imp.complete());
+  REQUIRE(imp.stats.after_switch_records == 1);
+  // The vCPU thread never runs again on CPU 1: bash runs from the switch on, and its syscall
+  // exit is bash's return to user mode.
+  std::vector<std::string> ev;
+  for (const auto& e : imp.trace.events) ev.push_back(sim::format_event(e, imp.trace.setup));
+  REQUIRE(ev == std::vector<std::string>{"switch 1 CPU_0/KVM-4321", "enter 1", "exit 1",
+                                         "switch 1 bash-500", "user 1"});
+  // The write is still ground truth (every WRMSR of a user-return MSR is), but it is the host's
+  // value put back, not a new guest value of the vCPU.
+  REQUIRE(imp.trace.expected.size() == 2);
+  REQUIRE(imp.trace.expected[1].cpu == 1);
+  REQUIRE(imp.trace.expected[1].msr == uret::msrs::tsc_aux);
+  REQUIRE(imp.trace.expected[1].value == 1);
+  REQUIRE(imp.stats.guest_value_changes == 0);
+  REQUIRE(imp.trace.setup.tasks.size() == 2);
+  int vcpus = 0;
+  for (const auto& t : imp.trace.setup.tasks) {
+    if (t.name != "CPU_0/KVM-4321") continue;
+    ++vcpus;
+    REQUIRE(t.guest[sim::slots::tsc_aux] == 0);  // the value loaded before the entry
+  }
+  REQUIRE(vcpus == 1);
+}
+
+TEST_CASE("importer: any record that is not an MSR access closes the restore window",
+          "[import][referee]") {
+  // bash returns from a syscall on CPU 0 and the notifier restores LSTAR. The migration an
+  // interrupt then makes there (a wakeup pulling a kworker over) is an event that is not an MSR
+  // access: bash's return is over, and a later LSTAR write by bash, which is not in a syscall,
+  // is the restore of another return to user mode (one that shows no syscall exit), not the
+  // first return writing LSTAR a second time. Its value differs: the host value changed.
+  const char* const text =
+      "# tracer: nop\n"
+      "            bash-500   [000] .....  1000.000100: sys_exit: NR 0 = 0\n"
+      "            bash-500   [000] d....  1000.000101: write_msr: c0000082, value "
+      "ffffffffa7a00080\n"
+      "            bash-500   [000] d.s..  1000.000200: sched_migrate_task: comm=kworker/0:1 "
+      "pid=30 prio=120 orig_cpu=1 dest_cpu=0\n"
+      "            bash-500   [000] d....  1000.000300: write_msr: c0000082, value "
+      "ffffffffa7b00080\n";
+  const sim::imported_trace imp = sim::import_trace(text);
+  INFO(imp.replay);
+  REQUIRE(imp.stats.gaps == 0);
+  REQUIRE(imp.stats.returns == 1);            // the syscall exit
+  REQUIRE(imp.stats.confirmed_returns == 1);  // the second write shows the second return
+  REQUIRE(imp.stats.unclassified_msr_writes == 0);
+  REQUIRE(imp.stats.host_value_changes == 1);
+  REQUIRE(imp.trace.setup.host[0][sim::slots::lstar] == 0xffffffffa7a00080);
+  REQUIRE(imp.trace.expected.size() == 2);
 }
