@@ -11,7 +11,6 @@
 #include <string>
 #include <string_view>
 
-#include "common/file_io.hpp"
 #include "common/tracedat.hpp"
 #include "uret/sim/import.hpp"
 #include "uret/sim/replay.hpp"
@@ -153,24 +152,62 @@ int import_command(int argc, char** argv) {
   }
   if (file.empty()) return usage("no trace file");
 
-  std::optional<std::string> read = uret_tools::read_file(file);
-  if (!read) {
+  // One pass over the input in chunks (a file or a pipe), the replay written as it is made; the
+  // events are kept in memory only for --check.
+  std::FILE* in = file == "-" ? stdin : std::fopen(file.c_str(), "rb");
+  if (in == nullptr) {
     std::fprintf(stderr, "uret-sim import: cannot read %s: %s\n", file.c_str(),
                  std::strerror(errno));
     return 2;
   }
-  // A trace.dat read through libtracecmd; perf.data answered with the `perf script` command.
-  if (const int rc = uret_tools::binary_trace_to_text("uret-sim import", file, *read)) return rc;
-  const std::string& text = *read;
+  std::FILE* dest = out.empty() ? stdout : std::fopen(out.c_str(), "wb");
+  if (dest == nullptr) {
+    if (in != stdin) std::fclose(in);
+    std::fprintf(stderr, "uret-sim import: cannot write %s\n", out.c_str());
+    return 2;
+  }
   opt.source = file == "-" ? std::string("standard input") : file;
-  const auto imp = uret::sim::import_trace(text, opt);
-  if (!uret_tools::write_file(out.empty() ? "-" : out, imp.replay)) {
-    std::fprintf(stderr, "uret-sim import: cannot write %s\n",
-                 out.empty() ? "standard output" : out.c_str());
+  uret::sim::trace_stream stream(opt);
+  std::string chunk(std::size_t{1} << 20, '\0');
+  std::size_t bytes = 0;
+  bool first = true;
+  for (std::size_t n = 0; (n = std::fread(chunk.data(), 1, chunk.size(), in)) > 0;) {
+    std::string_view piece(chunk.data(), n);
+    std::string text;
+    if (first && uret_tools::sniff_trace_file(piece) != uret_tools::trace_file_kind::text) {
+      // A trace.dat read through libtracecmd; perf.data answered with the `perf script` command.
+      text.assign(piece);
+      if (const int rc = uret_tools::binary_trace_to_text("uret-sim import", file, text)) {
+        if (in != stdin) std::fclose(in);
+        if (dest != stdout) std::fclose(dest);
+        return rc;
+      }
+      piece = text;
+      n = 0;
+    }
+    first = false;
+    bytes += piece.size();
+    stream.feed(piece);
+    if (n == 0) break;  // a binary trace's text is whole
+  }
+  const bool read_ok = std::ferror(in) == 0;
+  if (in != stdin) std::fclose(in);
+  if (!read_ok) {
+    if (dest != stdout) std::fclose(dest);
+    std::fprintf(stderr, "uret-sim import: cannot read %s: %s\n", file.c_str(),
+                 std::strerror(errno));
+    return 2;
+  }
+  const auto imp = stream.finish(dest, check);
+  const bool written = (dest == stdout ? std::fflush(dest) == 0 : std::fclose(dest) == 0);
+  if (!written || imp.io_failed) {
+    std::fprintf(stderr, "uret-sim import: cannot write %s%s\n",
+                 out.empty() ? "standard output" : out.c_str(),
+                 written ? " (or a temporary file)" : "");
     return 2;
   }
   std::fputs(uret::sim::format_import_summary(imp, file).c_str(), stderr);
-  if (stats) print_stats(imp, text.size());
+  if (stats) print_stats(imp, bytes);
   if (!check) return 0;
   if (!imp.has_ground_truth()) {
     std::fprintf(

@@ -96,12 +96,11 @@ struct no_replay_comments {
   void expected(std::string&, std::size_t) const noexcept {}  ///< after expect-wrmsr i's line
 };
 
-/// The replay text of `t` (parse_replay() gives back an equal trace), with `comments`' notes.
-/// The one writer of the format: uret-sim, the shrinker's output and the importer all use it.
+/// The set-up part of a replay text: `comments`' head, the magic line, `cpus`, `host`, `vcpu` /
+/// `task` and `guest` lines, appended to `out`. The events follow (format_event(),
+/// format_expected()); a writer that streams its events writes this part first.
 template <class Comments = no_replay_comments>
-[[nodiscard]] std::string write_replay(const trace& t, const Comments& comments = {}) {
-  const setup& s = t.setup;
-  std::string out;
+void write_replay_setup(std::string& out, const setup& s, const Comments& comments = {}) {
   comments.head(out);
   out += "uret-replay 1\ncpus ";
   out += std::to_string(s.cpus);
@@ -146,12 +145,25 @@ template <class Comments = no_replay_comments>
     if (!g.empty()) out += "guest " + detail::quote(tk.name) + g + "\n";
     ++ordinal;
   }
+}
+
+/// One expect-wrmsr as a replay line (no newline), appended to `out`.
+inline void format_expected(std::string& out, const expected_wrmsr& w) {
+  out +=
+      "expect-wrmsr " + std::to_string(w.cpu) + " " + msr_token(w.msr) + " " + detail::hex(w.value);
+}
+
+/// The replay text of `t` (parse_replay() gives back an equal trace), with `comments`' notes.
+/// The one writer of the format: uret-sim, the shrinker's output and the importer all use it.
+template <class Comments = no_replay_comments>
+[[nodiscard]] std::string write_replay(const trace& t, const Comments& comments = {}) {
+  const setup& s = t.setup;
+  std::string out;
+  write_replay_setup(out, s, comments);
   std::size_t x = 0;
   for (std::size_t i = 0; i <= t.events.size(); ++i) {
     for (; x < t.expected.size() && t.expected[x].before_event == i; ++x) {
-      const expected_wrmsr& w = t.expected[x];
-      out += "expect-wrmsr " + std::to_string(w.cpu) + " " + msr_token(w.msr) + " " +
-             detail::hex(w.value);
+      format_expected(out, t.expected[x]);
       comments.expected(out, x);
       out += '\n';
     }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// uret/sim/import/detail/emitter.hpp - the start of the importer's second pass: the simulator's
+// uret/sim/import/detail/emitter.hpp - the start of the importer's second stage: the simulator's
 // events as the mapper emits them, gaps where the trace is inconsistent (with the repairs that
 // keep the event stream well formed), and the task each CPU runs.
 #pragma once
@@ -13,12 +13,12 @@
 
 namespace uret::sim::detail {
 
-/// Pass 2's events, gaps and context switches, after import_scanner's pass 1.
+/// Stage 2's events, gaps and context switches, after import_scanner's stage 1.
 class import_emitter : protected import_scanner {
  protected:
   explicit import_emitter(const import_options& o) : import_scanner(o) {}
 
-  // ---- pass 2 ------------------------------------------------------------------------------
+  // ---- stage 2 -----------------------------------------------------------------------------
 
   void emit(event_kind kind, std::uint32_t cpu, std::uint32_t task, std::size_t line,
             event_origin origin = event_origin::trace, exit_outcome oc = exit_outcome::real,

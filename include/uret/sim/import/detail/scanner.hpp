@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
-// uret/sim/import/detail/scanner.hpp - the importer's first pass: every line of the trace text
-// parsed (grammars in parse.hpp) into a compact record, each thread named once, then classified
-// as the idle task, a kernel thread, a user task or a vCPU thread.
+// uret/sim/import/detail/scanner.hpp - the importer's first stage: each line of the trace text,
+// as it is read (in chunks of any size), parsed (grammars in parse.hpp) into a compact record,
+// each thread named once; at the end of the text each thread is classified as the idle task, a
+// kernel thread, a user task or a vCPU thread.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,12 +32,12 @@ inline constexpr std::string_view builtin_kernel_thread_prefixes[] = {
     "hwrng",
 };
 
-/// Pass 1 over an import_state.
+/// Stage 1 over an import_state.
 class import_scanner : protected import_state {
  protected:
   explicit import_scanner(const import_options& o) : import_state(o) {}
 
-  // ---- pass 1 ------------------------------------------------------------------------------
+  // ---- stage 1 -----------------------------------------------------------------------------
 
   std::uint32_t task_of(std::uint32_t tid, std::string_view comm) {
     if (tid == 0) return 0;
@@ -118,25 +120,52 @@ class import_scanner : protected import_state {
 
   std::vector<std::uint64_t> last_time_;
 
-  void add(const record& r) {
+  void add(record r) {
     note_cpu(r.cpu);
     ++out_.stats.parsed;
+    note_probe(r);
     records_.push_back(r);
   }
 
-  void scan(std::string_view text) {
-    std::size_t no = 0;
-    std::size_t pos = 0;
-    records_.reserve(text.size() / 96 + 16);
-    while (pos < text.size()) {
-      const auto nl = text.find('\n', pos);
-      const auto end = nl == std::string_view::npos ? text.size() : nl;
-      ++no;
-      scan_line(trim_right(text.substr(pos, end - pos)), no);
-      pos = end + 1;
+  /// The next piece of the text: any number of bytes, lines may continue in the next piece.
+  void feed(std::string_view text) {
+    if (!partial_.empty()) {
+      const auto nl = text.find('\n');
+      if (nl == std::string_view::npos) {
+        partial_.append(text.data(), text.size());
+        return;
+      }
+      partial_.append(text.data(), nl);
+      next_line(partial_);
+      partial_.clear();
+      text.remove_prefix(nl + 1);
     }
-    out_.stats.lines = no;
+    const char* p = text.data();
+    const char* const end = p + text.size();
+    while (p != end) {
+      const auto* nl =
+          static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+      if (nl == nullptr) {
+        partial_.assign(p, static_cast<std::size_t>(end - p));
+        return;
+      }
+      next_line({p, static_cast<std::size_t>(nl - p)});
+      p = nl + 1;
+    }
   }
+
+  /// The end of the text (a last line without its newline is a line).
+  void end_of_text() {
+    if (!partial_.empty()) next_line(partial_);
+    partial_.clear();
+    partial_.shrink_to_fit();
+    out_.stats.lines = line_no_;
+  }
+
+  void next_line(std::string_view line) { scan_line(trim_right(line), ++line_no_); }
+
+  std::string partial_;      // the start of a line whose end is in the next piece
+  std::size_t line_no_ = 0;  // lines so far
 
   void scan_line(std::string_view line, std::size_t no) {
     std::uint32_t lost_cpu = 0;
@@ -292,30 +321,33 @@ class import_scanner : protected import_state {
     infer_user_return_msrs();
   }
 
+  /// KVM's probe at module load (kvm_probe_user_return_msr()): a read of a candidate MSR and,
+  /// as that CPU's next MSR record, a write of the same value by the same task. The write is
+  /// marked (it is no user-return traffic) and the MSR counted as probed.
+  void note_probe(record& r) {
+    if (r.kind != rec::rdmsr && r.kind != rec::wrmsr) return;
+    if (r.cpu >= last_msr_.size()) last_msr_.resize(r.cpu + 1);
+    const record q = last_msr_[r.cpu];
+    last_msr_[r.cpu] = r;
+    if (r.kind != rec::wrmsr || r.flag || q.line == 0 || !candidate(r.aux)) return;
+    if (q.kind != rec::rdmsr || q.flag || q.aux != r.aux || q.value != r.value ||
+        q.task != r.task) {
+      return;
+    }
+    r.probe = true;
+    probed_ = static_cast<slot_set>(probed_ | (1U << *slot_of(msr_index{r.aux})));
+  }
+
+  std::vector<record> last_msr_;  // per CPU: its last MSR record (line 0: none yet)
+
   /// The host's user-return MSRs, from what the trace shows rather than assumed: SVM registers
   /// TSC_AUX only (svm_hardware_setup(); a vCPU with SVM exit reasons, or EFER.SVME set, tells
   /// the vendor); else the MSRs KVM probed at module load (kvm_add_user_return_msr() ->
   /// kvm_probe_user_return_msr(): a read and, as that CPU's next MSR record, a write of the same
   /// value by the same task); else import_options::user_return_msrs. The probe's records are
-  /// marked: they are no user-return traffic.
+  /// marked (note_probe()): they are no user-return traffic.
   void infer_user_return_msrs() {
-    constexpr std::size_t none = static_cast<std::size_t>(-1);
-    std::vector<std::size_t> last(cpus_, none);
-    slot_set probed = 0;
-    for (std::size_t i = 0; i < records_.size(); ++i) {
-      auto& r = records_[i];
-      if (r.kind != rec::rdmsr && r.kind != rec::wrmsr) continue;
-      const std::size_t p = last[r.cpu];
-      last[r.cpu] = i;
-      if (r.kind != rec::wrmsr || r.flag || p == none || !candidate(r.aux)) continue;
-      auto& q = records_[p];
-      if (q.kind != rec::rdmsr || q.flag || q.aux != r.aux || q.value != r.value ||
-          q.task != r.task) {
-        continue;
-      }
-      q.probe = r.probe = true;
-      probed = static_cast<slot_set>(probed | (1U << *slot_of(msr_index{r.aux})));
-    }
+    const slot_set probed = probed_;
     bool svm = svm_host_;
     for (std::size_t i = 1; i < tasks_.size(); ++i) {
       if (tasks_[i].r == role::vcpu &&
