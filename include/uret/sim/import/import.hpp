@@ -73,7 +73,15 @@ namespace uret::sim {
 ///     uret::sim::imported_trace imp = s.finish(out);  // the replay is in `out`
 class trace_stream {
  public:
-  explicit trace_stream(const import_options& options) : imp_(options, true) {}
+  /// `spool_items`: records or events written to or read from a temporary file at a time (the
+  /// memory the spools take is about ten times that many items of 40 bytes).
+  explicit trace_stream(const import_options& options,
+                        std::size_t spool_items = std::size_t{1} << 14)
+      : imp_(options, true, spool_items) {}
+
+  /// The records and events are in temporary files (else they could not be created and the
+  /// import keeps them in memory).
+  [[nodiscard]] bool spooled() const noexcept { return imp_.spooled(); }
 
   /// The next piece of the text; a line may continue in the next piece.
   void feed(std::string_view text) { imp_.feed(text); }

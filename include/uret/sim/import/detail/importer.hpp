@@ -97,11 +97,13 @@ struct replay_sink {
 /// records, events and expect-wrmsr lines wait in spools, in temporary files when `streaming`.
 class trace_importer : import_mapper {
  public:
-  explicit trace_importer(const import_options& o, bool streaming = false)
+  /// `spool_items`: with `streaming`, items written to or read from a temporary file at a time.
+  explicit trace_importer(const import_options& o, bool streaming = false,
+                          std::size_t spool_items = std::size_t{1} << 14)
       : import_mapper(o), t0_(std::chrono::steady_clock::now()) {
     if (!streaming) return;
-    constexpr std::size_t chunk = std::size_t{1} << 14;
-    spooled_ = records_.to_file(chunk) && events_.to_file(chunk) && expects_.to_file(chunk);
+    spooled_ = records_.to_file(spool_items) && events_.to_file(spool_items) &&
+               expects_.to_file(spool_items);
   }
 
   /// The next piece of the text (lines may continue in the next piece).
