@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/file_io.hpp"
 #include "common/tracedat.hpp"
 #include "uret/sim/import.hpp"
 #include "uret/sim/replay.hpp"
@@ -152,8 +153,8 @@ int import_command(int argc, char** argv) {
   }
   if (file.empty()) return usage("no trace file");
 
-  // One pass over the input in chunks (a file or a pipe), the replay written as it is made; the
-  // events are kept in memory only for --check.
+  // One pass over the input a piece at a time (a file mapped, a pipe read), the replay written as
+  // it is made; the events are kept in memory only for --check.
   std::FILE* in = file == "-" ? stdin : std::fopen(file.c_str(), "rb");
   if (in == nullptr) {
     std::fprintf(stderr, "uret-sim import: cannot read %s: %s\n", file.c_str(),
@@ -168,30 +169,30 @@ int import_command(int argc, char** argv) {
   }
   opt.source = file == "-" ? std::string("standard input") : file;
   uret::sim::trace_stream stream(opt);
-  std::string chunk(std::size_t{1} << 20, '\0');
   std::size_t bytes = 0;
   bool first = true;
-  for (std::size_t n = 0; (n = std::fread(chunk.data(), 1, chunk.size(), in)) > 0;) {
-    std::string_view piece(chunk.data(), n);
-    std::string text;
-    if (first && uret_tools::sniff_trace_file(piece) != uret_tools::trace_file_kind::text) {
-      // A trace.dat read through libtracecmd; perf.data answered with the `perf script` command.
-      text.assign(piece);
-      if (const int rc = uret_tools::binary_trace_to_text("uret-sim import", file, text)) {
-        if (in != stdin) std::fclose(in);
-        if (dest != stdout) std::fclose(dest);
-        return rc;
-      }
-      piece = text;
-      n = 0;
-    }
+  int binary_rc = 0;
+  const bool read_ok = uret_tools::read_pieces(in, file != "-", [&](std::string_view piece) {
+    const bool text =
+        !first || uret_tools::sniff_trace_file(piece) == uret_tools::trace_file_kind::text;
     first = false;
-    bytes += piece.size();
-    stream.feed(piece);
-    if (n == 0) break;  // a binary trace's text is whole
-  }
-  const bool read_ok = std::ferror(in) == 0;
+    if (text) {
+      bytes += piece.size();
+      stream.feed(piece);
+      return true;
+    }
+    // A trace.dat read through libtracecmd; perf.data answered with the `perf script` command.
+    std::string report(piece);
+    binary_rc = uret_tools::binary_trace_to_text("uret-sim import", file, report);
+    bytes += report.size();
+    if (binary_rc == 0) stream.feed(report);
+    return false;
+  });
   if (in != stdin) std::fclose(in);
+  if (binary_rc != 0) {
+    if (dest != stdout) std::fclose(dest);
+    return binary_rc;
+  }
   if (!read_ok) {
     if (dest != stdout) std::fclose(dest);
     std::fprintf(stderr, "uret-sim import: cannot read %s: %s\n", file.c_str(),

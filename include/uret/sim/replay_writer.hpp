@@ -48,42 +48,86 @@ inline std::string quote(std::string_view name) {
 
 }  // namespace detail
 
+namespace detail {
+
+/// Appends `v` in decimal.
+inline void append_dec(std::string& out, std::uint64_t v) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+}  // namespace detail
+
+/// Appends one event as a replay line (no newline) to `out`: the writer's hot path, no
+/// temporary strings for the common events.
+inline void append_event(std::string& out, const event& e, const setup& s) {
+  auto task_name = [&](std::uint32_t t) {
+    if (t == idle_task) {
+      out += "idle";
+    } else if (t < s.tasks.size()) {
+      out += detail::quote(s.tasks[t].name);
+    } else {
+      out += '?';
+      detail::append_dec(out, t);
+    }
+  };
+  out += to_string(e.kind);
+  out += ' ';
+  switch (e.kind) {
+    case event_kind::switch_to:
+      detail::append_dec(out, e.cpu);
+      out += ' ';
+      task_name(e.task);
+      return;
+    case event_kind::migrate:
+      task_name(e.task);
+      out += ' ';
+      detail::append_dec(out, e.cpu);
+      return;
+    case event_kind::exit:
+      detail::append_dec(out, e.cpu);
+      if (e.arg != 0) {
+        out += ' ';
+        out += to_string(static_cast<exit_outcome>(e.arg));
+      }
+      return;
+    case event_kind::disable:
+      detail::append_dec(out, e.cpu);
+      if (e.arg != 0) {
+        out += ' ';
+        out += to_string(static_cast<disable_when>(e.arg));
+      }
+      return;
+    case event_kind::fault:
+      detail::append_dec(out, e.cpu);
+      out += ' ';
+      out += e.arg < msr_count ? msr_token(slot_msrs[e.arg]) : std::string("?");
+      return;
+    case event_kind::unknown:
+      detail::append_dec(out, e.cpu);
+      for (unsigned slot = 0; slot < msr_count; ++slot) {
+        if (!has(static_cast<slot_set>(e.arg), slot)) continue;
+        out += ' ';
+        out += msr_token(slot_msrs[slot]);
+      }
+      return;
+    case event_kind::guest_msr:
+      detail::append_dec(out, e.cpu);
+      out += ' ';
+      out += e.arg < msr_count ? msr_token(slot_msrs[e.arg]) : std::string("?");
+      out += ' ';
+      out += e.task < s.values.size() ? detail::hex(s.values[e.task]) : std::string("?");
+      return;
+    default: detail::append_dec(out, e.cpu); return;
+  }
+}
+
 /// One event as a replay line (no newline).
 [[nodiscard]] inline std::string format_event(const event& e, const setup& s) {
-  auto task_name = [&](std::uint32_t t) -> std::string {
-    if (t == idle_task) return "idle";
-    if (t < s.tasks.size()) return detail::quote(s.tasks[t].name);
-    std::string unknown(1, '?');
-    unknown += std::to_string(t);
-    return unknown;
-  };
-  std::string line(to_string(e.kind));
-  switch (e.kind) {
-    case event_kind::switch_to: return line + " " + std::to_string(e.cpu) + " " + task_name(e.task);
-    case event_kind::migrate: return line + " " + task_name(e.task) + " " + std::to_string(e.cpu);
-    case event_kind::exit:
-      line += " " + std::to_string(e.cpu);
-      if (e.arg != 0) line += " " + std::string(to_string(static_cast<exit_outcome>(e.arg)));
-      return line;
-    case event_kind::disable:
-      line += " " + std::to_string(e.cpu);
-      if (e.arg != 0) line += " " + std::string(to_string(static_cast<disable_when>(e.arg)));
-      return line;
-    case event_kind::fault:
-      return line + " " + std::to_string(e.cpu) + " " +
-             (e.arg < msr_count ? msr_token(slot_msrs[e.arg]) : std::string("?"));
-    case event_kind::unknown:
-      line += " " + std::to_string(e.cpu);
-      for (unsigned slot = 0; slot < msr_count; ++slot) {
-        if (has(static_cast<slot_set>(e.arg), slot)) line += " " + msr_token(slot_msrs[slot]);
-      }
-      return line;
-    case event_kind::guest_msr:
-      line += " " + std::to_string(e.cpu) + " " +
-              (e.arg < msr_count ? msr_token(slot_msrs[e.arg]) : std::string("?")) + " ";
-      return line + (e.task < s.values.size() ? detail::hex(s.values[e.task]) : std::string("?"));
-    default: return line + " " + std::to_string(e.cpu);
-  }
+  std::string line;
+  append_event(line, e, s);
+  return line;
 }
 
 /// The comments write_replay() adds by default: none. A writer that annotates its replay text
@@ -139,18 +183,29 @@ void write_replay_setup(std::string& out, const setup& s, const Comments& commen
     std::string g;
     for (unsigned slot = 0; slot < msr_count; ++slot) {
       if (tk.guest[slot] != guest_default(ordinal, slot)) {
-        g += " " + msr_token(slot_msrs[slot]) + "=" + detail::hex(tk.guest[slot]);
+        g += ' ';  // appends only: `"literal" + std::string&&` trips GCC 12's -Wrestrict
+        g += msr_token(slot_msrs[slot]);
+        g += '=';
+        g += detail::hex(tk.guest[slot]);
       }
     }
-    if (!g.empty()) out += "guest " + detail::quote(tk.name) + g + "\n";
     ++ordinal;
+    if (g.empty()) continue;
+    out += "guest ";
+    out += detail::quote(tk.name);
+    out += g;
+    out += '\n';
   }
 }
 
 /// One expect-wrmsr as a replay line (no newline), appended to `out`.
 inline void format_expected(std::string& out, const expected_wrmsr& w) {
-  out +=
-      "expect-wrmsr " + std::to_string(w.cpu) + " " + msr_token(w.msr) + " " + detail::hex(w.value);
+  out += "expect-wrmsr ";
+  detail::append_dec(out, w.cpu);
+  out += ' ';
+  out += msr_token(w.msr);
+  out += ' ';
+  out += detail::hex(w.value);
 }
 
 /// The replay text of `t` (parse_replay() gives back an equal trace), with `comments`' notes.
@@ -168,7 +223,7 @@ template <class Comments = no_replay_comments>
       out += '\n';
     }
     if (i < t.events.size()) {
-      out += format_event(t.events[i], s);
+      append_event(out, t.events[i], s);
       comments.event(out, i);
       out += '\n';
     }

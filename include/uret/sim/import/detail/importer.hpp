@@ -55,7 +55,8 @@ struct import_comments {
   void task(std::string& s, std::size_t i) const { cat(s, {"  # ", imp.tasks[i].comm}); }
   void event(std::string& s, const event_source& src) const {
     if (!opt.line_comments) return;
-    cat(s, {"  # line ", dec(src.line)});
+    s += "  # line ";
+    append_dec(s, src.line);
     switch (src.origin) {
       case event_origin::trace: break;
       case event_origin::probable_return: s += ", probable return (switch to a user task)"; break;
@@ -73,7 +74,9 @@ struct import_comments {
     }
   }
   void expected(std::string& s, std::size_t line) const {
-    if (opt.line_comments) cat(s, {"  # line ", dec(line)});
+    if (!opt.line_comments) return;
+    s += "  # line ";
+    append_dec(s, line);
   }
 };
 
@@ -257,7 +260,7 @@ class trace_importer : import_mapper {
         ev.arg = e.arg;
         ev.task = add_value(tr.setup, e.value);
       }
-      sink.text += format_event(ev, tr.setup);
+      append_event(sink.text, ev, tr.setup);
       notes.event(sink.text, {e.line, e.origin});
       sink.text += '\n';
       sink.step();

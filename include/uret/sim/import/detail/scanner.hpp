@@ -169,7 +169,9 @@ class import_scanner : protected import_state {
 
   void scan_line(std::string_view line, std::size_t no) {
     std::uint32_t lost_cpu = 0;
-    if (parse_lost_line(line, lost_cpu)) {
+    const auto lead = trim_left(line);
+    if (!lead.empty() && (lead.front() == 'C' || lead.front() == '#') &&
+        parse_lost_line(lead, lost_cpu)) {
       record r;
       r.kind = line.front() == '#' ? rec::buffer_started : rec::lost_events;
       r.cpu = lost_cpu;
@@ -177,7 +179,6 @@ class import_scanner : protected import_state {
       add(r);
       return;
     }
-    const auto lead = trim_left(line);
     if (lead.empty() || lead.front() == '#') {
       // scripts/record-kvm-trace.sh names the events it recorded.
       if (starts_with(lead, "# uret-record:") &&
