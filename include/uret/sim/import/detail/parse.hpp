@@ -43,6 +43,15 @@ constexpr std::string_view trim_right(std::string_view s) noexcept {
 }
 constexpr std::string_view trim(std::string_view s) noexcept { return trim_left(trim_right(s)); }
 
+/// `s` is `p` (short names: no call to memcmp).
+constexpr bool is(std::string_view s, std::string_view p) noexcept {
+  if (s.size() != p.size()) return false;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (s[i] != p[i]) return false;
+  }
+  return true;
+}
+
 constexpr bool starts_with(std::string_view s, std::string_view p) noexcept {
   if (s.size() < p.size()) return false;
   for (std::size_t i = 0; i < p.size(); ++i) {  // short prefixes: no call to memcmp

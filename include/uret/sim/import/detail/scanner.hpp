@@ -210,14 +210,14 @@ class import_scanner : protected import_state {
     r.line = no;
     const auto ev = tl.event;
     const auto p = tl.payload;
-    if (ev == "kvm_entry") {
+    if (is(ev, "kvm_entry")) {
       kvm_entry_payload e;
       if (!parse_kvm_entry(p, e)) return unparsed(no, line, tl.cpu);
       r.kind = rec::entry;
       ++out_.stats.entries;
       r.task = task_of(tl.tid, tl.comm);
       note_vcpu(r.task, e.vcpu);
-    } else if (ev == "kvm_exit") {
+    } else if (is(ev, "kvm_exit")) {
       kvm_exit_payload e;
       if (!parse_kvm_exit(p, e)) return unparsed(no, line, tl.cpu);
       r.kind = rec::exit;
@@ -225,28 +225,28 @@ class import_scanner : protected import_state {
       r.flag = e.failed_vmentry;
       note_vcpu(r.task, e.vcpu);
       (e.svm ? tasks_[r.task].svm : tasks_[r.task].vmx) = true;
-    } else if (ev == "kvm_userspace_exit") {
+    } else if (is(ev, "kvm_userspace_exit")) {
       kvm_userspace_exit_payload e;
       if (!parse_kvm_userspace_exit(p, e)) return unparsed(no, line, tl.cpu);
       r.kind = rec::uexit;
       r.task = task_of(tl.tid, tl.comm);
       note_vcpu(r.task, -1);
       ++userspace_exits_;
-    } else if (ev == "kvm_fpu") {
+    } else if (is(ev, "kvm_fpu")) {
       bool load = false;
       if (!parse_kvm_fpu(p, load)) return unparsed(no, line, tl.cpu);
       r.kind = load ? rec::fpu_load : rec::fpu_unload;
       ++fpu_records_;
       r.task = task_of(tl.tid, tl.comm);
       note_vcpu(r.task, -1);
-    } else if (ev == "sched_switch") {
+    } else if (is(ev, "sched_switch")) {
       sched_switch_payload sw;
       if (!parse_sched_switch(p, sw)) return unparsed(no, line, tl.cpu);
       r.kind = rec::sched_switch;
       static_cast<void>(task_of(tl.tid, tl.comm));
       r.task = task_of(sw.prev_tid, sw.prev_comm);
       r.task2 = task_of(sw.next_tid, sw.next_comm);
-    } else if (ev == "sched_migrate_task") {
+    } else if (is(ev, "sched_migrate_task")) {
       sched_migrate_payload m;
       if (!parse_sched_migrate(p, m)) return unparsed(no, line, tl.cpu);
       r.kind = rec::migrate;
@@ -254,19 +254,19 @@ class import_scanner : protected import_state {
       r.task2 = task_of(m.tid, m.comm);
       r.aux = m.dest_cpu;
       note_cpu(m.dest_cpu);
-    } else if (ev == "sys_exit" || starts_with(ev, "sys_exit_")) {
+    } else if (is(ev, "sys_exit") || starts_with(ev, "sys_exit_")) {
       if (!parse_sys_exit(p)) return unparsed(no, line, tl.cpu);
       r.kind = rec::sys_exit;
       r.task = task_of(tl.tid, tl.comm);
       if (r.task != 0) tasks_[r.task].syscalls = true;
-    } else if (ev == "sys_enter" || starts_with(ev, "sys_enter_")) {
+    } else if (is(ev, "sys_enter") || starts_with(ev, "sys_enter_")) {
       r.kind = rec::sys_enter;
       r.task = task_of(tl.tid, tl.comm);
       if (r.task != 0) tasks_[r.task].syscalls = true;
-    } else if (ev == "write_msr" || ev == "read_msr") {
+    } else if (is(ev, "write_msr") || is(ev, "read_msr")) {
       msr_payload m;
       if (!parse_msr_access(p, m)) return unparsed(no, line, tl.cpu);
-      r.kind = ev == "write_msr" ? rec::wrmsr : rec::rdmsr;
+      r.kind = is(ev, "write_msr") ? rec::wrmsr : rec::rdmsr;
       r.task = task_of(tl.tid, tl.comm);
       r.flag = m.faulted;
       r.aux = m.msr;
