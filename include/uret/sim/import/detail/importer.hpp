@@ -233,6 +233,7 @@ class trace_importer : import_mapper {
         format_expected(sink.text, w);
         notes.expected(sink.text, pe.line);
         sink.text += '\n';
+        sink.step();
         ++kept_expected;
         if (!keep_events) continue;
         tr.expected.push_back(w);
