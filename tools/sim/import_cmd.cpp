@@ -11,8 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "common/file_io.hpp"
-#include "common/tracedat.hpp"
+#include "common/trace_input.hpp"
 #include "uret/sim/import.hpp"
 #include "uret/sim/replay.hpp"
 
@@ -155,48 +154,13 @@ int import_command(int argc, char** argv) {
 
   // One pass over the input a piece at a time (a file mapped, a pipe read), the replay written as
   // it is made; the events are kept in memory only for --check.
-  std::FILE* in = file == "-" ? stdin : std::fopen(file.c_str(), "rb");
-  if (in == nullptr) {
-    std::fprintf(stderr, "uret-sim import: cannot read %s: %s\n", file.c_str(),
-                 std::strerror(errno));
-    return 2;
-  }
-  std::FILE* dest = out.empty() ? stdout : std::fopen(out.c_str(), "wb");
-  if (dest == nullptr) {
-    if (in != stdin) std::fclose(in);
-    std::fprintf(stderr, "uret-sim import: cannot write %s\n", out.c_str());
-    return 2;
-  }
   opt.source = file == "-" ? std::string("standard input") : file;
   uret::sim::trace_stream stream(opt);
   std::size_t bytes = 0;
-  bool first = true;
-  int binary_rc = 0;
-  const bool read_ok = uret_tools::read_pieces(in, file != "-", [&](std::string_view piece) {
-    const bool text =
-        !first || uret_tools::sniff_trace_file(piece) == uret_tools::trace_file_kind::text;
-    first = false;
-    if (text) {
-      bytes += piece.size();
-      stream.feed(piece);
-      return true;
-    }
-    // A trace.dat read through libtracecmd; perf.data answered with the `perf script` command.
-    std::string report(piece);
-    binary_rc = uret_tools::binary_trace_to_text("uret-sim import", file, report);
-    bytes += report.size();
-    if (binary_rc == 0) stream.feed(report);
-    return false;
-  });
-  if (in != stdin) std::fclose(in);
-  if (binary_rc != 0) {
-    if (dest != stdout) std::fclose(dest);
-    return binary_rc;
-  }
-  if (!read_ok) {
-    if (dest != stdout) std::fclose(dest);
-    std::fprintf(stderr, "uret-sim import: cannot read %s: %s\n", file.c_str(),
-                 std::strerror(errno));
+  if (const int rc = uret_tools::feed_trace("uret-sim import", file, stream, bytes)) return rc;
+  std::FILE* dest = out.empty() ? stdout : std::fopen(out.c_str(), "wb");
+  if (dest == nullptr) {
+    std::fprintf(stderr, "uret-sim import: cannot write %s\n", out.c_str());
     return 2;
   }
   const auto imp = stream.finish(dest, check);
