@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "uret/sim/import/detail/scanner.hpp"
 #include "uret/sim/import/imported_trace.hpp"
@@ -23,7 +24,17 @@ class import_emitter : protected import_scanner {
   void emit(event_kind kind, std::uint32_t cpu, std::uint32_t task, std::size_t line,
             event_origin origin = event_origin::trace, exit_outcome oc = exit_outcome::real,
             std::uint8_t arg = 0, std::uint64_t value = 0) {
-    events_.push_back({kind, oc, origin, cpu, task, line, arg, value});
+    pending_event e;
+    std::memset(static_cast<void*>(&e), 0, sizeof e);  // padding too: spooled as bytes
+    e.kind = kind;
+    e.outcome = oc;
+    e.origin = origin;
+    e.cpu = cpu;
+    e.task = task;
+    e.line = line;
+    e.arg = arg;
+    e.value = value;
+    events_.push_back(e);
     auto& c = cpu_[cpu];
     if (kind == event_kind::user) {
       tasks_[task].loaded = false;

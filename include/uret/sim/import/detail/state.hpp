@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -59,6 +60,9 @@ class import_state {
     time_backwards  // a record older than its CPU's previous one (the record follows)
   };
   struct record {
+    // Zeroed whole, padding included (the spools write records to a file as bytes); then the
+    // members' initialisers, all zero too.
+    record() noexcept { std::memset(static_cast<void*>(this), 0, sizeof *this); }
     rec kind = rec::entry;
     bool flag = false;   // exit: failed VM entry; msr: faulted
     bool probe = false;  // wrmsr: kvm_probe_user_return_msr()'s write-back of its read
