@@ -138,3 +138,40 @@ TEST_CASE("import: a look-ahead past import_options::lookahead_records is a gap"
   CHECK(s.imp.gaps.size() == cut.gaps.size());
   CHECK(s.replay == cut.replay);
 }
+
+// Stage 1 sees the probe (kvm_probe_user_return_msr(): a read, then as that CPU's next MSR
+// record the same task's write-back of the value read) as the lines stream by; and stage 2's
+// EFER rule tells a virtualization enable (SVME newly set) from a write that keeps it set.
+TEST_CASE("import: the probe is one task's read and write-back; EFER keeping SVME set is no enable",
+          "[import][stream]") {
+  const std::string probe =
+      "          insmod-300     [000] .....   10.000100: read_msr: c0000103, value 0\n"
+      "          insmod-300     [000] .....   10.000200: write_msr: c0000103, value 0\n";
+  const auto probed = uret::sim::import_trace(probe);
+  CHECK(probed.user_return_basis == "KVM's probe at module load");
+  REQUIRE(probed.other_writes.size() == 1);
+  CHECK(probed.other_writes[0].reason == uret::sim::other_write_reason::probe);
+  // The same read and write by two tasks: no probe.
+  const std::string two_tasks =
+      "          insmod-300     [000] .....   10.000100: read_msr: c0000103, value 0\n"
+      "          worker-301     [000] .....   10.000200: write_msr: c0000103, value 0\n";
+  const auto not_probed = uret::sim::import_trace(two_tasks);
+  CHECK(not_probed.user_return_basis != "KVM's probe at module load");
+  for (const auto& w : not_probed.other_writes) {
+    CHECK(w.reason != uret::sim::other_write_reason::probe);
+  }
+
+  const std::string efer =
+      "         cpuhp/1-25      [001] .....   15.841884: read_msr: c0000080, value 1d01\n"
+      "        qemu-400         [001] .....   15.841969: write_msr: c0000080, value 1d01\n";
+  const auto kept_on = uret::sim::import_trace(efer);
+  REQUIRE(kept_on.other_writes.size() == 1);
+  CHECK(kept_on.other_writes[0].reason == uret::sim::other_write_reason::not_user_return);
+  for (const auto& e : kept_on.trace.events) CHECK(e.kind != uret::sim::event_kind::online);
+  const std::string enable =
+      "         cpuhp/1-25      [001] .....   15.841884: read_msr: c0000080, value d01\n"
+      "         cpuhp/1-25      [001] .....   15.841969: write_msr: c0000080, value 1d01\n";
+  const auto turned_on = uret::sim::import_trace(enable);
+  REQUIRE(turned_on.other_writes.size() == 1);
+  CHECK(turned_on.other_writes[0].reason == uret::sim::other_write_reason::svm_enable);
+}
