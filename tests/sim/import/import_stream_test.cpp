@@ -175,3 +175,16 @@ TEST_CASE("import: the probe is one task's read and write-back; EFER keeping SVM
   REQUIRE(turned_on.other_writes.size() == 1);
   CHECK(turned_on.other_writes[0].reason == uret::sim::other_write_reason::svm_enable);
 }
+
+TEST_CASE("import: differences that are all explained still make a prediction not exact",
+          "[import][stream]") {
+  // perf_kernel_ns.txt: two writes differ, each explained (the trace's start); streamed or not.
+  const auto imp = uret::sim::import_trace(fixture("perf_kernel_ns.txt"));
+  const auto gt = uret::sim::check_ground_truth(imp);
+  REQUIRE_FALSE(gt.comparison.differences.empty());
+  CHECK(gt.comparison.unexplained() == 0);
+  CHECK_FALSE(gt.comparison.exact());
+  const std::string verdict = uret::sim::verdict_line(imp, gt.comparison);
+  CHECK(verdict.find("prediction not exact") != std::string::npos);
+  CHECK(verdict.find("prediction exact") == std::string::npos);
+}
