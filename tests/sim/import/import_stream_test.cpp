@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The streaming importer (uret::sim::trace_stream): on every fixture, fed in pieces of any size
 // and with spools of a few items (so the temporary files are written and read back in many
-// windows), it writes the same replay text, statistics, gaps and events as import_trace(); and a
-// look-ahead that reaches its limit is a gap.
+// windows), it writes the same replay text, statistics, gaps and events as import_trace(); a
+// look-ahead that reaches its limit is a gap; the probe rule stage 1 applies as lines stream by,
+// the EFER rule, and a verdict with explained differences only.
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <string>
