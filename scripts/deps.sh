@@ -11,7 +11,8 @@ for group in "$@"; do
   case $group in
     # libtracecmd-dev: uret-sim reads trace.dat natively (optional, found with pkg-config).
     build) pkgs="$pkgs cmake make g++ catch2 libfmt-dev pkg-config libtracecmd-dev" ;;
-    bench) pkgs="$pkgs libbenchmark-dev valgrind" ;;
+    # time: GNU time, the peak RSS of benchmarks/import_stream.sh.
+    bench) pkgs="$pkgs libbenchmark-dev valgrind time" ;;
     guest) pkgs="$pkgs qemu-system-x86 cpio xz-utils binutils gzip" ;;
     # The linux-module test: Kbuild for Debian's 6.1 kernels and the compiler they were built
     # with (the kernel headers themselves are fetched by the test, for the kernel it boots).

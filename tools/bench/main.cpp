@@ -28,6 +28,7 @@
 #include "bench.hpp"
 #include "common/file_io.hpp"
 #include "common/number.hpp"
+#include "common/trace_input.hpp"
 #include "common/tracedat.hpp"
 #include "common/version.hpp"
 #include "report.hpp"
@@ -319,12 +320,6 @@ void write_file(const std::string& path, const std::string& text) {
   if (!uret_tools::write_file(path, text)) fail(fmt::format("cannot write {}", path));
 }
 
-std::string read_file(const std::string& path) {
-  std::optional<std::string> text = uret_tools::read_file(path);
-  if (!text) fail(fmt::format("cannot read {}", path));
-  return std::move(*text);
-}
-
 void write_outputs(const cli& c, const std::vector<row>& rows,
                    const std::vector<std::string>& workloads, const std::string& title) {
   if (!c.json_path.empty()) {
@@ -436,9 +431,15 @@ std::string breakdown_table(const std::vector<sim::strategy>& strategies,
 // carries msr:write_msr, compare the user-return strategy with what KVM really wrote.
 int run_trace(cli c) {
   c.import.source = c.trace_path;
-  std::string text = read_file(c.trace_path);
-  if (const int rc = uret_tools::binary_trace_to_text("uret-bench", c.trace_path, text)) return rc;
-  const sim::imported_trace imp = sim::import_trace(text, c.import);
+  // One pass over the trace; the events stay in memory (every strategy runs them), the text, the
+  // records and the replay text do not.
+  sim::trace_stream stream(c.import);
+  std::size_t bytes = 0;
+  if (const int rc = uret_tools::feed_trace("uret-bench", c.trace_path, stream, bytes)) return rc;
+  std::FILE* discard = std::fopen("/dev/null", "wb");
+  if (discard == nullptr) fail("cannot open /dev/null");
+  const sim::imported_trace imp = stream.finish(discard, true);
+  std::fclose(discard);
   fmt::print(stderr, "{}", sim::format_import_summary(imp, c.trace_path));
   // No VM entry: nothing to price (the summary said so). Exit status 2: an input error.
   if (imp.stats.entries == 0 || imp.trace.events.empty()) {

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
-// tools/common/file_io.hpp - whole-file reading and writing for uret-sim and uret-bench.
-// "-" names stdin (reading) or stdout (writing). Errors are returned, never thrown; the tool
-// decides how to report them.
+// tools/common/file_io.hpp - whole-file reading and writing for uret-sim and uret-bench, and
+// reading a piece at a time for the streaming import. "-" names stdin (reading) or stdout
+// (writing). Errors are returned, never thrown; the tool decides how to report them.
 #pragma once
+
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -11,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace uret_tools {
 
@@ -26,6 +30,35 @@ inline std::optional<std::string> read_file(const std::string& path) {
   if (f != stdin) std::fclose(f);
   if (!ok) return std::nullopt;
   return text;
+}
+
+/// Calls `piece(std::string_view)` with the bytes of `in` in order, a window at a time, until it
+/// returns false or the input ends: `mapped`, a regular file of known size is mapped 8 MiB at a
+/// time (nothing is copied out of the page cache, and only the window is resident); anything
+/// else (a pipe, a tracefs file) is read 1 MiB at a time. False on a read error (errno says why).
+template <class Piece>
+bool read_pieces(std::FILE* in, bool mapped, Piece&& piece) {
+  const int fd = fileno(in);
+  struct stat st {};
+  if (mapped && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    constexpr std::size_t window = std::size_t{8} << 20;  // a multiple of the page size
+    const auto size = static_cast<std::size_t>(st.st_size);
+    for (std::size_t at = 0; at < size; at += window) {
+      const std::size_t n = size - at < window ? size - at : window;
+      void* p = mmap(nullptr, n, PROT_READ, MAP_PRIVATE, fd, static_cast<off_t>(at));
+      if (p == MAP_FAILED) return false;
+      static_cast<void>(madvise(p, n, MADV_SEQUENTIAL));
+      const bool more = piece(std::string_view(static_cast<const char*>(p), n));
+      munmap(p, n);
+      if (!more) break;
+    }
+    return true;
+  }
+  std::vector<char> buf(std::size_t{1} << 20);
+  for (std::size_t n = 0; (n = std::fread(buf.data(), 1, buf.size(), in)) > 0;) {
+    if (!piece(std::string_view(buf.data(), n))) break;
+  }
+  return std::ferror(in) == 0;
 }
 
 /// Why `path` ("-": stdout) cannot be written, or nullopt when it can: checked before the work,

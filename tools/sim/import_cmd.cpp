@@ -11,8 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "common/file_io.hpp"
-#include "common/tracedat.hpp"
+#include "common/trace_input.hpp"
 #include "uret/sim/import.hpp"
 #include "uret/sim/replay.hpp"
 
@@ -153,24 +152,27 @@ int import_command(int argc, char** argv) {
   }
   if (file.empty()) return usage("no trace file");
 
-  std::optional<std::string> read = uret_tools::read_file(file);
-  if (!read) {
-    std::fprintf(stderr, "uret-sim import: cannot read %s: %s\n", file.c_str(),
-                 std::strerror(errno));
+  // One pass over the input a piece at a time (a file mapped, a pipe read), the replay written as
+  // it is made; the events are kept in memory only for --check.
+  opt.source = file == "-" ? std::string("standard input") : file;
+  uret::sim::trace_stream stream(opt);
+  std::size_t bytes = 0;
+  if (const int rc = uret_tools::feed_trace("uret-sim import", file, stream, bytes)) return rc;
+  std::FILE* dest = out.empty() ? stdout : std::fopen(out.c_str(), "wb");
+  if (dest == nullptr) {
+    std::fprintf(stderr, "uret-sim import: cannot write %s\n", out.c_str());
     return 2;
   }
-  // A trace.dat read through libtracecmd; perf.data answered with the `perf script` command.
-  if (const int rc = uret_tools::binary_trace_to_text("uret-sim import", file, *read)) return rc;
-  const std::string& text = *read;
-  opt.source = file == "-" ? std::string("standard input") : file;
-  const auto imp = uret::sim::import_trace(text, opt);
-  if (!uret_tools::write_file(out.empty() ? "-" : out, imp.replay)) {
-    std::fprintf(stderr, "uret-sim import: cannot write %s\n",
-                 out.empty() ? "standard output" : out.c_str());
+  const auto imp = stream.finish(dest, check);
+  const bool written = (dest == stdout ? std::fflush(dest) == 0 : std::fclose(dest) == 0);
+  if (!written || imp.io_failed) {
+    std::fprintf(stderr, "uret-sim import: cannot write %s%s\n",
+                 out.empty() ? "standard output" : out.c_str(),
+                 written ? " (or a temporary file)" : "");
     return 2;
   }
   std::fputs(uret::sim::format_import_summary(imp, file).c_str(), stderr);
-  if (stats) print_stats(imp, text.size());
+  if (stats) print_stats(imp, bytes);
   if (!check) return 0;
   if (!imp.has_ground_truth()) {
     std::fprintf(

@@ -48,42 +48,86 @@ inline std::string quote(std::string_view name) {
 
 }  // namespace detail
 
+namespace detail {
+
+/// Appends `v` in decimal.
+inline void append_dec(std::string& out, std::uint64_t v) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+}  // namespace detail
+
+/// Appends one event as a replay line (no newline) to `out`: the writer's hot path, no
+/// temporary strings for the common events.
+inline void append_event(std::string& out, const event& e, const setup& s) {
+  auto task_name = [&](std::uint32_t t) {
+    if (t == idle_task) {
+      out += "idle";
+    } else if (t < s.tasks.size()) {
+      out += detail::quote(s.tasks[t].name);
+    } else {
+      out += '?';
+      detail::append_dec(out, t);
+    }
+  };
+  out += to_string(e.kind);
+  out += ' ';
+  switch (e.kind) {
+    case event_kind::switch_to:
+      detail::append_dec(out, e.cpu);
+      out += ' ';
+      task_name(e.task);
+      return;
+    case event_kind::migrate:
+      task_name(e.task);
+      out += ' ';
+      detail::append_dec(out, e.cpu);
+      return;
+    case event_kind::exit:
+      detail::append_dec(out, e.cpu);
+      if (e.arg != 0) {
+        out += ' ';
+        out += to_string(static_cast<exit_outcome>(e.arg));
+      }
+      return;
+    case event_kind::disable:
+      detail::append_dec(out, e.cpu);
+      if (e.arg != 0) {
+        out += ' ';
+        out += to_string(static_cast<disable_when>(e.arg));
+      }
+      return;
+    case event_kind::fault:
+      detail::append_dec(out, e.cpu);
+      out += ' ';
+      out += e.arg < msr_count ? msr_token(slot_msrs[e.arg]) : std::string("?");
+      return;
+    case event_kind::unknown:
+      detail::append_dec(out, e.cpu);
+      for (unsigned slot = 0; slot < msr_count; ++slot) {
+        if (!has(static_cast<slot_set>(e.arg), slot)) continue;
+        out += ' ';
+        out += msr_token(slot_msrs[slot]);
+      }
+      return;
+    case event_kind::guest_msr:
+      detail::append_dec(out, e.cpu);
+      out += ' ';
+      out += e.arg < msr_count ? msr_token(slot_msrs[e.arg]) : std::string("?");
+      out += ' ';
+      out += e.task < s.values.size() ? detail::hex(s.values[e.task]) : std::string("?");
+      return;
+    default: detail::append_dec(out, e.cpu); return;
+  }
+}
+
 /// One event as a replay line (no newline).
 [[nodiscard]] inline std::string format_event(const event& e, const setup& s) {
-  auto task_name = [&](std::uint32_t t) -> std::string {
-    if (t == idle_task) return "idle";
-    if (t < s.tasks.size()) return detail::quote(s.tasks[t].name);
-    std::string unknown(1, '?');
-    unknown += std::to_string(t);
-    return unknown;
-  };
-  std::string line(to_string(e.kind));
-  switch (e.kind) {
-    case event_kind::switch_to: return line + " " + std::to_string(e.cpu) + " " + task_name(e.task);
-    case event_kind::migrate: return line + " " + task_name(e.task) + " " + std::to_string(e.cpu);
-    case event_kind::exit:
-      line += " " + std::to_string(e.cpu);
-      if (e.arg != 0) line += " " + std::string(to_string(static_cast<exit_outcome>(e.arg)));
-      return line;
-    case event_kind::disable:
-      line += " " + std::to_string(e.cpu);
-      if (e.arg != 0) line += " " + std::string(to_string(static_cast<disable_when>(e.arg)));
-      return line;
-    case event_kind::fault:
-      return line + " " + std::to_string(e.cpu) + " " +
-             (e.arg < msr_count ? msr_token(slot_msrs[e.arg]) : std::string("?"));
-    case event_kind::unknown:
-      line += " " + std::to_string(e.cpu);
-      for (unsigned slot = 0; slot < msr_count; ++slot) {
-        if (has(static_cast<slot_set>(e.arg), slot)) line += " " + msr_token(slot_msrs[slot]);
-      }
-      return line;
-    case event_kind::guest_msr:
-      line += " " + std::to_string(e.cpu) + " " +
-              (e.arg < msr_count ? msr_token(slot_msrs[e.arg]) : std::string("?")) + " ";
-      return line + (e.task < s.values.size() ? detail::hex(s.values[e.task]) : std::string("?"));
-    default: return line + " " + std::to_string(e.cpu);
-  }
+  std::string line;
+  append_event(line, e, s);
+  return line;
 }
 
 /// The comments write_replay() adds by default: none. A writer that annotates its replay text
@@ -96,12 +140,11 @@ struct no_replay_comments {
   void expected(std::string&, std::size_t) const noexcept {}  ///< after expect-wrmsr i's line
 };
 
-/// The replay text of `t` (parse_replay() gives back an equal trace), with `comments`' notes.
-/// The one writer of the format: uret-sim, the shrinker's output and the importer all use it.
+/// The set-up part of a replay text: `comments`' head, the magic line, `cpus`, `host`, `vcpu` /
+/// `task` and `guest` lines, appended to `out`. The events follow (format_event(),
+/// format_expected()); a writer that streams its events writes this part first.
 template <class Comments = no_replay_comments>
-[[nodiscard]] std::string write_replay(const trace& t, const Comments& comments = {}) {
-  const setup& s = t.setup;
-  std::string out;
+void write_replay_setup(std::string& out, const setup& s, const Comments& comments = {}) {
   comments.head(out);
   out += "uret-replay 1\ncpus ";
   out += std::to_string(s.cpus);
@@ -140,23 +183,47 @@ template <class Comments = no_replay_comments>
     std::string g;
     for (unsigned slot = 0; slot < msr_count; ++slot) {
       if (tk.guest[slot] != guest_default(ordinal, slot)) {
-        g += " " + msr_token(slot_msrs[slot]) + "=" + detail::hex(tk.guest[slot]);
+        g += ' ';  // appends only: `"literal" + std::string&&` trips GCC 12's -Wrestrict
+        g += msr_token(slot_msrs[slot]);
+        g += '=';
+        g += detail::hex(tk.guest[slot]);
       }
     }
-    if (!g.empty()) out += "guest " + detail::quote(tk.name) + g + "\n";
     ++ordinal;
+    if (g.empty()) continue;
+    out += "guest ";
+    out += detail::quote(tk.name);
+    out += g;
+    out += '\n';
   }
+}
+
+/// One expect-wrmsr as a replay line (no newline), appended to `out`.
+inline void format_expected(std::string& out, const expected_wrmsr& w) {
+  out += "expect-wrmsr ";
+  detail::append_dec(out, w.cpu);
+  out += ' ';
+  out += msr_token(w.msr);
+  out += ' ';
+  out += detail::hex(w.value);
+}
+
+/// The replay text of `t` (parse_replay() gives back an equal trace), with `comments`' notes.
+/// The one writer of the format: uret-sim, the shrinker's output and the importer all use it.
+template <class Comments = no_replay_comments>
+[[nodiscard]] std::string write_replay(const trace& t, const Comments& comments = {}) {
+  const setup& s = t.setup;
+  std::string out;
+  write_replay_setup(out, s, comments);
   std::size_t x = 0;
   for (std::size_t i = 0; i <= t.events.size(); ++i) {
     for (; x < t.expected.size() && t.expected[x].before_event == i; ++x) {
-      const expected_wrmsr& w = t.expected[x];
-      out += "expect-wrmsr " + std::to_string(w.cpu) + " " + msr_token(w.msr) + " " +
-             detail::hex(w.value);
+      format_expected(out, t.expected[x]);
       comments.expected(out, x);
       out += '\n';
     }
     if (i < t.events.size()) {
-      out += format_event(t.events[i], s);
+      append_event(out, t.events[i], s);
       comments.event(out, i);
       out += '\n';
     }

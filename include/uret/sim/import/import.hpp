@@ -4,10 +4,13 @@
 // (`uret-replay 1`, docs/replay-format.md), and compare what KVM really wrote (msr:write_msr)
 // with what a strategy writes on the same events.
 //
-// The importer reads the text in two passes. The first parses every line (the grammars are in
-// uret/sim/import/detail/parse.hpp) into compact records and learns each thread's name and
-// role; the second runs a small per-CPU state machine over the records and emits events. The
-// mapping (docs/traces.md explains each rule):
+// The importer reads the text once, in pieces of any size, in two stages. The first parses each
+// line as it comes (the grammars are in uret/sim/import/detail/parse.hpp) into a compact record
+// and learns each thread's name and role; at the end of the text the second runs a small
+// per-CPU state machine over the records, in order, and emits events. import_trace() keeps it
+// all in memory; trace_stream keeps the records and events in temporary files and writes the
+// replay as it goes, so its memory does not grow with the trace. The mapping (docs/traces.md
+// explains each rule):
 //
 //  - kvm_entry / kvm_exit of a thread                -> `enter` / `exit` (the thread is a vCPU);
 //  - kvm_userspace_exit of a vCPU thread, and any
@@ -34,6 +37,7 @@
 // are kept for the report. Standard library only.
 #pragma once
 
+#include <cstdio>
 #include <string>
 #include <string_view>
 
@@ -56,6 +60,41 @@ namespace uret::sim {
                                                  const import_options& options = {}) {
   return detail::trace_importer(options).import_text(text);
 }
+
+/// A streaming import: the text is read once, in pieces of any size (a file or a pipe read in
+/// chunks), and the replay text is written to a file as it is made. The records and events wait
+/// in temporary files, so memory is bounded by the trace's CPUs and tasks, not by its length.
+/// The result has no `replay` text and, unless `keep_events`, no `trace.events`,
+/// `trace.expected`, `sources` or `expected_lines` (their counts are in `stats.events` and
+/// `expected_count`). `options` must outlive the object.
+///
+///     uret::sim::trace_stream s(o);
+///     for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, in)) > 0;) s.feed({buf, n});
+///     uret::sim::imported_trace imp = s.finish(out);  // the replay is in `out`
+class trace_stream {
+ public:
+  /// `spool_items`: records or events written to or read from a temporary file at a time (the
+  /// memory the spools take is about ten times that many items of 40 bytes).
+  explicit trace_stream(const import_options& options,
+                        std::size_t spool_items = std::size_t{1} << 14)
+      : imp_(options, true, spool_items) {}
+
+  /// The records and events are in temporary files (else they could not be created and the
+  /// import keeps them in memory).
+  [[nodiscard]] bool spooled() const noexcept { return imp_.spooled(); }
+
+  /// The next piece of the text; a line may continue in the next piece.
+  void feed(std::string_view text) { imp_.feed(text); }
+
+  /// The end of the text: the replay text goes to `replay_out` (nullptr: into
+  /// imported_trace::replay, which then grows with the trace).
+  [[nodiscard]] imported_trace finish(std::FILE* replay_out, bool keep_events = false) {
+    return imp_.finish_import(replay_out, keep_events);
+  }
+
+ private:
+  detail::trace_importer imp_;
+};
 
 /// The import summary `uret-sim import` and `uret-bench --trace` print (on stderr): one line of
 /// counts, then each kept unparsed line with its number.
@@ -85,7 +124,7 @@ namespace uret::sim {
                        " tasks, ",
                        dec(st.gaps),
                        " gaps, ",
-                       dec(imp.trace.expected.size()),
+                       dec(imp.expected_count),
                        " expect-wrmsr\n"});
   if (st.entries == 0) {
     o += "  no VM entries (kvm:kvm_entry) in the trace: nothing to price\n";

@@ -51,6 +51,11 @@ struct import_options {
   std::string source = "trace";
   /// Append "# line N" to every event of the replay text (the trace line it came from).
   bool line_comments = true;
+  /// How far (in records, i.e. parsed lines) a rule may look ahead for a CPU's next record:
+  /// whether a syscall exit was preempted, whether an entry follows a load, whether a restore
+  /// follows a return. A streaming import keeps that many records in memory at most; a rule
+  /// that finds no answer within them is a gap (gap_kind::lookahead_limit).
+  std::size_t lookahead_records = std::size_t{1} << 18;
 };
 
 /// A line the importer could not parse: its number (from 1) and text.
@@ -71,6 +76,8 @@ enum class gap_kind : std::uint8_t {
   unparsed_line,     ///< a line naming the CPU that could not be parsed (an event is missing)
   missed_run_end,    ///< a vCPU thread's syscall exit inside KVM_RUN (its end is missing)
   unrecorded_write,  ///< a write before entry that KVM's cache, by the trace, did not need
+  lookahead_limit,   ///< a rule that looks ahead on the CPU found no answer within
+                     ///< import_options::lookahead_records records
 };
 
 /// A short English description of `k`.
@@ -86,6 +93,7 @@ enum class gap_kind : std::uint8_t {
     case gap_kind::unparsed_line: return "unparsed line";
     case gap_kind::missed_run_end: return "missed end of KVM_RUN";
     case gap_kind::unrecorded_write: return "unrecorded WRMSR";
+    case gap_kind::lookahead_limit: return "look-ahead limit reached";
   }
   return "gap";
 }
@@ -220,12 +228,17 @@ struct imported_trace {
   std::vector<other_write> other_writes;
   /// msr:write_msr was recorded (import_options::write_msr_recorded or the recording's header).
   bool write_msr_recorded = false;
+  /// The expect-wrmsr lines of the replay: trace.expected.size() when the import kept the events
+  /// (import_trace() does; a streaming import only on request).
+  std::size_t expected_count = 0;
+  /// A streaming import could not write or read back a temporary file, or write the replay.
+  bool io_failed = false;
   import_stats stats;
 
   /// True when the trace carries ground truth: msr:write_msr events of user-return MSRs, or the
   /// knowledge that msr:write_msr was recorded (then no write means KVM wrote none).
   [[nodiscard]] bool has_ground_truth() const noexcept {
-    return !trace.expected.empty() || write_msr_recorded;
+    return expected_count != 0 || !trace.expected.empty() || write_msr_recorded;
   }
   /// No gap: every event of the trace's span is there.
   [[nodiscard]] bool complete() const noexcept { return gaps.empty(); }

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
-// uret/sim/import/detail/emitter.hpp - the start of the importer's second pass: the simulator's
+// uret/sim/import/detail/emitter.hpp - the start of the importer's second stage: the simulator's
 // events as the mapper emits them, gaps where the trace is inconsistent (with the repairs that
 // keep the event stream well formed), and the task each CPU runs.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "uret/sim/import/detail/scanner.hpp"
 #include "uret/sim/import/imported_trace.hpp"
@@ -13,17 +14,27 @@
 
 namespace uret::sim::detail {
 
-/// Pass 2's events, gaps and context switches, after import_scanner's pass 1.
+/// Stage 2's events, gaps and context switches, after import_scanner's stage 1.
 class import_emitter : protected import_scanner {
  protected:
   explicit import_emitter(const import_options& o) : import_scanner(o) {}
 
-  // ---- pass 2 ------------------------------------------------------------------------------
+  // ---- stage 2 -----------------------------------------------------------------------------
 
   void emit(event_kind kind, std::uint32_t cpu, std::uint32_t task, std::size_t line,
             event_origin origin = event_origin::trace, exit_outcome oc = exit_outcome::real,
             std::uint8_t arg = 0, std::uint64_t value = 0) {
-    events_.push_back({kind, oc, origin, cpu, task, line, arg, value});
+    pending_event e;
+    std::memset(static_cast<void*>(&e), 0, sizeof e);  // padding too: spooled as bytes
+    e.kind = kind;
+    e.outcome = oc;
+    e.origin = origin;
+    e.cpu = cpu;
+    e.task = task;
+    e.line = line;
+    e.arg = arg;
+    e.value = value;
+    events_.push_back(e);
     auto& c = cpu_[cpu];
     if (kind == event_kind::user) {
       tasks_[task].loaded = false;

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
-// uret/sim/import/detail/importer.hpp - the trace importer: both passes, then the simulator's
+// uret/sim/import/detail/importer.hpp - the trace importer: both stages, then the simulator's
 // set-up (host and guest values, tasks), the event list, and the replay text, written by
-// uret/sim/replay.hpp's writer with the importer's comments (where each line came from).
+// uret/sim/replay_writer.hpp's writer with the importer's comments (where each line came from):
+// the set-up first, then the events as they are read back, into a string or streamed to a file.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -51,10 +53,10 @@ struct import_comments {
             dec(st.unparsed), ", gaps ", dec(st.gaps), "\n"});
   }
   void task(std::string& s, std::size_t i) const { cat(s, {"  # ", imp.tasks[i].comm}); }
-  void event(std::string& s, std::size_t i) const {
+  void event(std::string& s, const event_source& src) const {
     if (!opt.line_comments) return;
-    const event_source& src = imp.sources[i];
-    cat(s, {"  # line ", dec(src.line)});
+    s += "  # line ";
+    append_dec(s, src.line);
     switch (src.origin) {
       case event_origin::trace: break;
       case event_origin::probable_return: s += ", probable return (switch to a user task)"; break;
@@ -71,31 +73,74 @@ struct import_comments {
         break;
     }
   }
-  void expected(std::string& s, std::size_t x) const {
-    if (opt.line_comments) cat(s, {"  # line ", dec(imp.expected_lines[x])});
+  void expected(std::string& s, std::size_t line) const {
+    if (!opt.line_comments) return;
+    s += "  # line ";
+    append_dec(s, line);
   }
 };
 
-/// The two-pass importer; one object per import.
+/// Where the replay text goes: a string (`file` null), or a file it is written to as it grows.
+struct replay_sink {
+  std::FILE* file = nullptr;
+  std::string text;
+  bool failed = false;
+
+  void step() {
+    if (file != nullptr && text.size() >= (std::size_t{1} << 16)) flush();
+  }
+  void flush() {
+    if (file == nullptr || text.empty()) return;
+    if (std::fwrite(text.data(), 1, text.size(), file) != text.size()) failed = true;
+    text.clear();
+  }
+};
+
+/// The importer; one object per import. The text comes in pieces of any size (feed()); the
+/// records, events and expect-wrmsr lines wait in spools, in temporary files when `streaming`.
 class trace_importer : import_mapper {
  public:
-  explicit trace_importer(const import_options& o) : import_mapper(o) {}
+  /// `spool_items`: with `streaming`, items written to or read from a temporary file at a time.
+  explicit trace_importer(const import_options& o, bool streaming = false,
+                          std::size_t spool_items = std::size_t{1} << 14)
+      : import_mapper(o), t0_(std::chrono::steady_clock::now()) {
+    if (!streaming) return;
+    spooled_ = records_.to_file(spool_items) && events_.to_file(spool_items) &&
+               expects_.to_file(spool_items);
+  }
 
-  imported_trace import_text(std::string_view text) {
-    const auto t0 = std::chrono::steady_clock::now();
-    scan(text);
+  /// The next piece of the text (lines may continue in the next piece).
+  void feed(std::string_view text) { import_scanner::feed(text); }
+
+  /// The end of the text: maps it, writes the replay text to `out` (nullptr: into
+  /// imported_trace::replay) and keeps the events in imported_trace::trace when `keep_events`.
+  imported_trace finish_import(std::FILE* out, bool keep_events) {
+    end_of_text();
     classify();
     map();
-    finish();
-    render();
-    out_.stats.events = out_.trace.events.size();
+    replay_sink sink{out, {}, false};
+    finish(sink, keep_events);
+    sink.flush();
+    if (out == nullptr) out_.replay = std::move(sink.text);
+    out_.io_failed = sink.failed || records_.failed() || events_.failed() || expects_.failed();
     out_.stats.seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
     return std::move(out_);
   }
 
+  imported_trace import_text(std::string_view text) {
+    feed(text);
+    return finish_import(nullptr, true);
+  }
+
+  /// The spools are temporary files (a streaming import whose files could be created).
+  [[nodiscard]] bool spooled() const noexcept { return spooled_; }
+
  private:
-  void finish() {
+  std::chrono::steady_clock::time_point t0_;
+  bool spooled_ = false;
+
+  void finish(replay_sink& sink, bool keep_events) {
     auto& tr = out_.trace;
     const auto cpus = static_cast<std::uint32_t>(std::min<std::size_t>(cpus_, max_cpus));
     tr.setup = make_setup(cpus);
@@ -158,13 +203,46 @@ class trace_importer : import_mapper {
         }
       }
     }
-    // Events, dropping those the simulator cannot hold (CPUs beyond max_cpus).
-    std::vector<std::size_t> kept_before(events_.size() + 1, 0);
-    tr.events.reserve(events_.size());
-    out_.sources.reserve(events_.size());
-    for (std::size_t i = 0; i < events_.size(); ++i) {
-      kept_before[i] = tr.events.size();
-      const auto& e = events_[i];
+    // The replay text: the set-up, then events and expect-wrmsr lines as they are read back,
+    // dropping those the simulator cannot hold (CPUs beyond max_cpus). Gaps and value changes
+    // count the events kept before them.
+    const import_comments notes{out_, opt_};
+    write_replay_setup(sink.text, tr.setup, notes);
+    events_.rewind();
+    expects_.rewind();
+    auto& gaps = out_.gaps;
+    auto& changes = out_.value_changes;
+    std::size_t kept = 0, kept_expected = 0, x = 0, gap_event = 0, gap_expected = 0, change = 0;
+    for (std::size_t i = 0;; ++i) {
+      for (; gap_event < gaps.size() && gaps[gap_event].event <= i; ++gap_event) {
+        gaps[gap_event].event = kept;
+      }
+      for (; change < changes.size() && changes[change].after <= i; ++change) {
+        changes[change].after = kept;
+      }
+      for (;; ++x) {
+        for (; gap_expected < gaps.size() && gaps[gap_expected].expected <= x; ++gap_expected) {
+          gaps[gap_expected].expected = kept_expected;
+        }
+        const pending_expect* px = expects_.at(x);
+        if (px == nullptr || px->after > i) break;
+        const pending_expect pe = *px;
+        expects_.release(x + 1);
+        if (pe.cpu >= cpus) continue;
+        const expected_wrmsr w{kept, pe.cpu, pe.msr, pe.value};
+        format_expected(sink.text, w);
+        notes.expected(sink.text, pe.line);
+        sink.text += '\n';
+        sink.step();
+        ++kept_expected;
+        if (!keep_events) continue;
+        tr.expected.push_back(w);
+        out_.expected_lines.push_back(pe.line);
+      }
+      const pending_event* next = events_.at(i);
+      if (next == nullptr) break;
+      const pending_event e = *next;
+      events_.release(i + 1);
       const auto& task = tasks_[e.task];
       const bool task_ok = e.task == 0 || task.sim_index != idle_task;
       if (e.cpu >= cpus ||
@@ -183,27 +261,18 @@ class trace_importer : import_mapper {
         ev.arg = e.arg;
         ev.task = add_value(tr.setup, e.value);
       }
+      append_event(sink.text, ev, tr.setup);
+      notes.event(sink.text, {e.line, e.origin});
+      sink.text += '\n';
+      sink.step();
+      ++kept;
+      if (!keep_events) continue;
       tr.events.push_back(ev);
       out_.sources.push_back({e.line, e.origin});
     }
-    kept_before[events_.size()] = tr.events.size();
-    std::vector<std::size_t> kept_expected(expects_.size() + 1, 0);
-    for (std::size_t i = 0; i < expects_.size(); ++i) {
-      const auto& x = expects_[i];
-      kept_expected[i] = tr.expected.size();
-      if (x.cpu >= cpus) continue;
-      tr.expected.push_back({kept_before[x.after], x.cpu, x.msr, x.value});
-      out_.expected_lines.push_back(x.line);
-    }
-    kept_expected[expects_.size()] = tr.expected.size();
-    for (auto& g : out_.gaps) {
-      g.event = kept_before[g.event];
-      g.expected = kept_expected[g.expected];
-    }
-    for (auto& v : out_.value_changes) v.after = kept_before[v.after];
+    out_.stats.events = kept;
+    out_.expected_count = kept_expected;
   }
-
-  void render() { out_.replay = write_replay(out_.trace, import_comments{out_, opt_}); }
 };
 
 }  // namespace uret::sim::detail

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// uret/sim/import/detail/mapper.hpp - the importer's second pass: a small per-CPU state machine
+// uret/sim/import/detail/mapper.hpp - the importer's second stage: a small per-CPU state machine
 // over the records that emits the simulator's events, marks gaps where the trace is
 // inconsistent, and keeps each msr:write_msr of a user-return MSR as ground truth, learning host
 // and guest values on the way (the rules are in uret/sim/import/import.hpp and docs/traces.md).
@@ -19,7 +19,7 @@
 
 namespace uret::sim::detail {
 
-/// Pass 2, after import_scanner's pass 1: one record at a time.
+/// Stage 2, after import_scanner's stage 1: one record at a time, in the order read.
 class import_mapper : protected import_msr_writes {
  protected:
   explicit import_mapper(const import_options& o) : import_msr_writes(o) {}
@@ -170,9 +170,15 @@ class import_mapper : protected import_msr_writes {
   }
 
   void map() {
-    for (at_ = 0; at_ < records_.size(); ++at_) {
-      const auto& r = records_[at_];
+    records_.rewind();
+    for (at_ = 0; const record* next = records_.at(at_); ++at_) {
+      const record r = *next;  // a copy: a look-ahead may move the window
       map_one(r);
+      if (look_cut_) {
+        look_cut_ = false;
+        gap(r.cpu, r.line, gap_kind::lookahead_limit, true);
+      }
+      records_.release(at_);
       const bool marker = r.kind == rec::lost_events || r.kind == rec::buffer_started ||
                           r.kind == rec::bad_line || r.kind == rec::time_backwards;
       if (!marker) cpu_[r.cpu].fresh_gap = false;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// uret/sim/import/detail/msr_writes.hpp - the importer's second pass over MSR records: each
+// uret/sim/import/detail/msr_writes.hpp - the importer's second stage over MSR records: each
 // msr:write_msr of a user-return MSR kept as ground truth and classified, host and guest values
 // learnt on the way, and the resets of KVM's cache the trace cannot show.
 //
@@ -27,12 +27,23 @@
 
 namespace uret::sim::detail {
 
-/// Pass 2's handling of MSR records, over import_emitter.
+/// Stage 2's handling of MSR records, over import_emitter.
 class import_msr_writes : protected import_emitter {
  protected:
   explicit import_msr_writes(const import_options& o) : import_emitter(o) {}
 
-  std::size_t at_ = 0;  // the record being mapped
+  std::size_t at_ = 0;     // the record being mapped
+  bool look_cut_ = false;  // a look-ahead reached import_options::lookahead_records
+
+  /// Record `i` (after at_), or nullptr past the end of the trace or of the look-ahead window
+  /// (then look_cut_: the mapper marks a gap, since the rule could not be applied).
+  [[nodiscard]] const record* look(std::size_t i) {
+    if (i - at_ > opt_.lookahead_records) {
+      look_cut_ = true;
+      return nullptr;
+    }
+    return records_.at(i);
+  }
 
   /// Records `v` as slot `s`'s value unless it already has one; true when it had a different one.
   static bool learn(msr_values& vals, slot_set& known, unsigned s, std::uint64_t v) {
@@ -228,8 +239,8 @@ class import_msr_writes : protected import_emitter {
       loaded = loaded || c.shadow[sl] != host;
     }
     if (!loaded) return;
-    for (std::size_t i = at_ + 1; i < records_.size(); ++i) {
-      const auto& n = records_[i];
+    for (std::size_t i = at_ + 1; const record* next = look(i); ++i) {
+      const record& n = *next;
       if (n.cpu != r.cpu) continue;
       const auto slot = slot_of(msr_index{n.aux});
       if (n.kind == rec::wrmsr && n.task == r.task && slot && has(user_return_, *slot)) return;
@@ -246,9 +257,9 @@ class import_msr_writes : protected import_emitter {
 
   /// True when the CPU's next record after a syscall exit switches that task out: it was
   /// preempted on its way back to user mode (the switch comes before any restore write).
-  [[nodiscard]] bool preempted_on_the_way_out(const record& r) const {
-    for (std::size_t i = at_ + 1; i < records_.size(); ++i) {
-      const auto& n = records_[i];
+  [[nodiscard]] bool preempted_on_the_way_out(const record& r) {
+    for (std::size_t i = at_ + 1; const record* next = look(i); ++i) {
+      const record& n = *next;
       if (n.cpu != r.cpu) continue;
       if (n.kind == rec::rdmsr) continue;
       return n.kind == rec::sched_switch && n.task == r.task && n.task2 != r.task;
@@ -257,9 +268,9 @@ class import_msr_writes : protected import_emitter {
   }
 
   /// True when the vCPU thread's next record on the CPU, past MSR records, is its VM entry.
-  [[nodiscard]] bool entry_follows(const record& r) const {
-    for (std::size_t i = at_ + 1; i < records_.size(); ++i) {
-      const auto& n = records_[i];
+  [[nodiscard]] bool entry_follows(const record& r) {
+    for (std::size_t i = at_ + 1; const record* next = look(i); ++i) {
+      const record& n = *next;
       if (n.cpu != r.cpu || n.kind == rec::wrmsr || n.kind == rec::rdmsr) continue;
       return n.kind == rec::entry && n.task == r.task;
     }

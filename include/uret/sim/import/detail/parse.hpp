@@ -26,7 +26,7 @@
 namespace uret::sim::detail {
 
 constexpr bool is_blank(char c) noexcept {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+  return c == ' ' || (c >= '\t' && c <= '\r');  // \t \n \v \f \r
 }
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 constexpr bool is_lower(char c) noexcept { return c >= 'a' && c <= 'z'; }
@@ -43,8 +43,21 @@ constexpr std::string_view trim_right(std::string_view s) noexcept {
 }
 constexpr std::string_view trim(std::string_view s) noexcept { return trim_left(trim_right(s)); }
 
+/// `s` is `p` (short names: no call to memcmp).
+constexpr bool is(std::string_view s, std::string_view p) noexcept {
+  if (s.size() != p.size()) return false;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (s[i] != p[i]) return false;
+  }
+  return true;
+}
+
 constexpr bool starts_with(std::string_view s, std::string_view p) noexcept {
-  return s.substr(0, p.size()) == p;
+  if (s.size() < p.size()) return false;
+  for (std::size_t i = 0; i < p.size(); ++i) {  // short prefixes: no call to memcmp
+    if (s[i] != p[i]) return false;
+  }
+  return true;
 }
 
 /// `s` is one or more decimal digits; the value is stored in `out`.

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
-// uret/sim/import/detail/scanner.hpp - the importer's first pass: every line of the trace text
-// parsed (grammars in parse.hpp) into a compact record, each thread named once, then classified
-// as the idle task, a kernel thread, a user task or a vCPU thread.
+// uret/sim/import/detail/scanner.hpp - the importer's first stage: each line of the trace text,
+// as it is read (in chunks of any size), parsed (grammars in parse.hpp) into a compact record,
+// each thread named once; at the end of the text each thread is classified as the idle task, a
+// kernel thread, a user task or a vCPU thread.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,12 +32,12 @@ inline constexpr std::string_view builtin_kernel_thread_prefixes[] = {
     "hwrng",
 };
 
-/// Pass 1 over an import_state.
+/// Stage 1 over an import_state.
 class import_scanner : protected import_state {
  protected:
   explicit import_scanner(const import_options& o) : import_state(o) {}
 
-  // ---- pass 1 ------------------------------------------------------------------------------
+  // ---- stage 1 -----------------------------------------------------------------------------
 
   std::uint32_t task_of(std::uint32_t tid, std::string_view comm) {
     if (tid == 0) return 0;
@@ -118,29 +120,58 @@ class import_scanner : protected import_state {
 
   std::vector<std::uint64_t> last_time_;
 
-  void add(const record& r) {
+  void add(record r) {
     note_cpu(r.cpu);
     ++out_.stats.parsed;
+    note_probe(r);
     records_.push_back(r);
   }
 
-  void scan(std::string_view text) {
-    std::size_t no = 0;
-    std::size_t pos = 0;
-    records_.reserve(text.size() / 96 + 16);
-    while (pos < text.size()) {
-      const auto nl = text.find('\n', pos);
-      const auto end = nl == std::string_view::npos ? text.size() : nl;
-      ++no;
-      scan_line(trim_right(text.substr(pos, end - pos)), no);
-      pos = end + 1;
+  /// The next piece of the text: any number of bytes, lines may continue in the next piece.
+  void feed(std::string_view text) {
+    if (!partial_.empty()) {
+      const auto nl = text.find('\n');
+      if (nl == std::string_view::npos) {
+        partial_.append(text.data(), text.size());
+        return;
+      }
+      partial_.append(text.data(), nl);
+      next_line(partial_);
+      partial_.clear();
+      text.remove_prefix(nl + 1);
     }
-    out_.stats.lines = no;
+    const char* p = text.data();
+    const char* const end = p + text.size();
+    while (p != end) {
+      const auto* nl =
+          static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+      if (nl == nullptr) {
+        partial_.assign(p, static_cast<std::size_t>(end - p));
+        return;
+      }
+      next_line({p, static_cast<std::size_t>(nl - p)});
+      p = nl + 1;
+    }
   }
+
+  /// The end of the text (a last line without its newline is a line).
+  void end_of_text() {
+    if (!partial_.empty()) next_line(partial_);
+    partial_.clear();
+    partial_.shrink_to_fit();
+    out_.stats.lines = line_no_;
+  }
+
+  void next_line(std::string_view line) { scan_line(trim_right(line), ++line_no_); }
+
+  std::string partial_;      // the start of a line whose end is in the next piece
+  std::size_t line_no_ = 0;  // lines so far
 
   void scan_line(std::string_view line, std::size_t no) {
     std::uint32_t lost_cpu = 0;
-    if (parse_lost_line(line, lost_cpu)) {
+    const auto lead = trim_left(line);
+    if (!lead.empty() && (lead.front() == 'C' || lead.front() == '#') &&
+        parse_lost_line(lead, lost_cpu)) {
       record r;
       r.kind = line.front() == '#' ? rec::buffer_started : rec::lost_events;
       r.cpu = lost_cpu;
@@ -148,7 +179,6 @@ class import_scanner : protected import_state {
       add(r);
       return;
     }
-    const auto lead = trim_left(line);
     if (lead.empty() || lead.front() == '#') {
       // scripts/record-kvm-trace.sh names the events it recorded.
       if (starts_with(lead, "# uret-record:") &&
@@ -180,14 +210,14 @@ class import_scanner : protected import_state {
     r.line = no;
     const auto ev = tl.event;
     const auto p = tl.payload;
-    if (ev == "kvm_entry") {
+    if (is(ev, "kvm_entry")) {
       kvm_entry_payload e;
       if (!parse_kvm_entry(p, e)) return unparsed(no, line, tl.cpu);
       r.kind = rec::entry;
       ++out_.stats.entries;
       r.task = task_of(tl.tid, tl.comm);
       note_vcpu(r.task, e.vcpu);
-    } else if (ev == "kvm_exit") {
+    } else if (is(ev, "kvm_exit")) {
       kvm_exit_payload e;
       if (!parse_kvm_exit(p, e)) return unparsed(no, line, tl.cpu);
       r.kind = rec::exit;
@@ -195,28 +225,28 @@ class import_scanner : protected import_state {
       r.flag = e.failed_vmentry;
       note_vcpu(r.task, e.vcpu);
       (e.svm ? tasks_[r.task].svm : tasks_[r.task].vmx) = true;
-    } else if (ev == "kvm_userspace_exit") {
+    } else if (is(ev, "kvm_userspace_exit")) {
       kvm_userspace_exit_payload e;
       if (!parse_kvm_userspace_exit(p, e)) return unparsed(no, line, tl.cpu);
       r.kind = rec::uexit;
       r.task = task_of(tl.tid, tl.comm);
       note_vcpu(r.task, -1);
       ++userspace_exits_;
-    } else if (ev == "kvm_fpu") {
+    } else if (is(ev, "kvm_fpu")) {
       bool load = false;
       if (!parse_kvm_fpu(p, load)) return unparsed(no, line, tl.cpu);
       r.kind = load ? rec::fpu_load : rec::fpu_unload;
       ++fpu_records_;
       r.task = task_of(tl.tid, tl.comm);
       note_vcpu(r.task, -1);
-    } else if (ev == "sched_switch") {
+    } else if (is(ev, "sched_switch")) {
       sched_switch_payload sw;
       if (!parse_sched_switch(p, sw)) return unparsed(no, line, tl.cpu);
       r.kind = rec::sched_switch;
       static_cast<void>(task_of(tl.tid, tl.comm));
       r.task = task_of(sw.prev_tid, sw.prev_comm);
       r.task2 = task_of(sw.next_tid, sw.next_comm);
-    } else if (ev == "sched_migrate_task") {
+    } else if (is(ev, "sched_migrate_task")) {
       sched_migrate_payload m;
       if (!parse_sched_migrate(p, m)) return unparsed(no, line, tl.cpu);
       r.kind = rec::migrate;
@@ -224,19 +254,19 @@ class import_scanner : protected import_state {
       r.task2 = task_of(m.tid, m.comm);
       r.aux = m.dest_cpu;
       note_cpu(m.dest_cpu);
-    } else if (ev == "sys_exit" || starts_with(ev, "sys_exit_")) {
+    } else if (is(ev, "sys_exit") || starts_with(ev, "sys_exit_")) {
       if (!parse_sys_exit(p)) return unparsed(no, line, tl.cpu);
       r.kind = rec::sys_exit;
       r.task = task_of(tl.tid, tl.comm);
       if (r.task != 0) tasks_[r.task].syscalls = true;
-    } else if (ev == "sys_enter" || starts_with(ev, "sys_enter_")) {
+    } else if (is(ev, "sys_enter") || starts_with(ev, "sys_enter_")) {
       r.kind = rec::sys_enter;
       r.task = task_of(tl.tid, tl.comm);
       if (r.task != 0) tasks_[r.task].syscalls = true;
-    } else if (ev == "write_msr" || ev == "read_msr") {
+    } else if (is(ev, "write_msr") || is(ev, "read_msr")) {
       msr_payload m;
       if (!parse_msr_access(p, m)) return unparsed(no, line, tl.cpu);
-      r.kind = ev == "write_msr" ? rec::wrmsr : rec::rdmsr;
+      r.kind = is(ev, "write_msr") ? rec::wrmsr : rec::rdmsr;
       r.task = task_of(tl.tid, tl.comm);
       r.flag = m.faulted;
       r.aux = m.msr;
@@ -292,30 +322,33 @@ class import_scanner : protected import_state {
     infer_user_return_msrs();
   }
 
+  /// KVM's probe at module load (kvm_probe_user_return_msr()): a read of a candidate MSR and,
+  /// as that CPU's next MSR record, a write of the same value by the same task. The write is
+  /// marked (it is no user-return traffic) and the MSR counted as probed.
+  void note_probe(record& r) {
+    if (r.kind != rec::rdmsr && r.kind != rec::wrmsr) return;
+    if (r.cpu >= last_msr_.size()) last_msr_.resize(r.cpu + 1);
+    const record q = last_msr_[r.cpu];
+    last_msr_[r.cpu] = r;
+    if (r.kind != rec::wrmsr || r.flag || q.line == 0 || !candidate(r.aux)) return;
+    if (q.kind != rec::rdmsr || q.flag || q.aux != r.aux || q.value != r.value ||
+        q.task != r.task) {
+      return;
+    }
+    r.probe = true;
+    probed_ = static_cast<slot_set>(probed_ | (1U << *slot_of(msr_index{r.aux})));
+  }
+
+  std::vector<record> last_msr_;  // per CPU: its last MSR record (line 0: none yet)
+
   /// The host's user-return MSRs, from what the trace shows rather than assumed: SVM registers
   /// TSC_AUX only (svm_hardware_setup(); a vCPU with SVM exit reasons, or EFER.SVME set, tells
   /// the vendor); else the MSRs KVM probed at module load (kvm_add_user_return_msr() ->
   /// kvm_probe_user_return_msr(): a read and, as that CPU's next MSR record, a write of the same
   /// value by the same task); else import_options::user_return_msrs. The probe's records are
-  /// marked: they are no user-return traffic.
+  /// marked (note_probe()): they are no user-return traffic.
   void infer_user_return_msrs() {
-    constexpr std::size_t none = static_cast<std::size_t>(-1);
-    std::vector<std::size_t> last(cpus_, none);
-    slot_set probed = 0;
-    for (std::size_t i = 0; i < records_.size(); ++i) {
-      auto& r = records_[i];
-      if (r.kind != rec::rdmsr && r.kind != rec::wrmsr) continue;
-      const std::size_t p = last[r.cpu];
-      last[r.cpu] = i;
-      if (r.kind != rec::wrmsr || r.flag || p == none || !candidate(r.aux)) continue;
-      auto& q = records_[p];
-      if (q.kind != rec::rdmsr || q.flag || q.aux != r.aux || q.value != r.value ||
-          q.task != r.task) {
-        continue;
-      }
-      q.probe = r.probe = true;
-      probed = static_cast<slot_set>(probed | (1U << *slot_of(msr_index{r.aux})));
-    }
+    const slot_set probed = probed_;
     bool svm = svm_host_;
     for (std::size_t i = 1; i < tasks_.size(); ++i) {
       if (tasks_[i].r == role::vcpu &&

@@ -3,24 +3,31 @@
 // layers over this one state, one header each, each adding a pass or a part of one:
 //
 //     import_state     records, tasks, per-CPU state, pending events     (this header)
-//     import_scanner   pass 1: parse every line into a record; classify   (scanner.hpp)
-//                      each thread (vCPU, user task, kernel thread)
-//     import_emitter   pass 2: simulator events, gaps, context switches   (emitter.hpp)
-//     import_msr_writes  pass 2: MSR records, ground truth, learnt        (msr_writes.hpp)
+//     import_scanner   stage 1: parse each line as it is read into a      (scanner.hpp)
+//                      record; classify each thread (vCPU, user task,
+//                      kernel thread)
+//     import_emitter   stage 2: simulator events, gaps, context switches  (emitter.hpp)
+//     import_msr_writes  stage 2: MSR records, ground truth, learnt       (msr_writes.hpp)
 //                      host and guest values
-//     import_mapper    pass 2: a per-CPU state machine from records to    (mapper.hpp)
+//     import_mapper    stage 2: a per-CPU state machine from records to   (mapper.hpp)
 //                      simulator events, gaps and ground truth
 //     trace_importer   the simulator set-up, the event list, the replay    (importer.hpp)
 //                      text
+//
+// The input text is read once. The records, the pending events and the pending expect-wrmsr
+// lines are spools (spool.hpp): in memory for import_trace(), in temporary files for a
+// streaming import, whose memory is then bounded by the number of CPUs and tasks, not lines.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "uret/msr.hpp"
+#include "uret/sim/import/detail/spool.hpp"
 #include "uret/sim/import/imported_trace.hpp"
 #include "uret/sim/trace.hpp"
 
@@ -53,9 +60,12 @@ class import_state {
     time_backwards  // a record older than its CPU's previous one (the record follows)
   };
   struct record {
+    // Zeroed whole, padding included (the spools write records to a file as bytes); then the
+    // members' initialisers, all zero too.
+    record() noexcept { std::memset(static_cast<void*>(this), 0, sizeof *this); }
     rec kind = rec::entry;
     bool flag = false;   // exit: failed VM entry; msr: faulted
-    bool probe = false;  // msr: kvm_probe_user_return_msr()'s read or its write-back
+    bool probe = false;  // wrmsr: kvm_probe_user_return_msr()'s write-back of its read
     std::uint32_t cpu = 0;
     std::uint32_t task = 0;   // the line's task (sched_switch: prev)
     std::uint32_t task2 = 0;  // sched_switch: next; migrate: the migrating task
@@ -137,16 +147,17 @@ class import_state {
   imported_trace out_;
   std::vector<task_info> tasks_;
   std::unordered_map<std::uint32_t, std::uint32_t> by_tid_;
-  std::vector<record> records_;
+  spool<record> records_;
   std::vector<cpu_state> cpu_;
-  std::vector<pending_event> events_;
-  std::vector<pending_expect> expects_;
+  spool<pending_event> events_;
+  spool<pending_expect> expects_;
   std::uint32_t cpus_ = 1;
   std::size_t userspace_exits_ = 0;
   std::size_t fpu_records_ = 0;
   bool svm_host_ = false;               // the vendor is AMD: SVM exit reasons or EFER.SVME toggled
   bool any_user_return_write_ = false;  // a msr:write_msr of a candidate MSR was recorded
   slot_set user_return_ = 0;            // the host's user-return MSRs (as slots), from the trace
+  slot_set probed_ = 0;                 // MSRs KVM probed at module load (stage 1)
 };
 
 }  // namespace uret::sim::detail
