@@ -41,6 +41,7 @@
 #include <string>
 #include <string_view>
 
+#include "uret/detail/assert.hpp"
 #include "uret/sim/import/detail/importer.hpp"
 #include "uret/sim/import/detail/text.hpp"
 #include "uret/sim/import/imported_trace.hpp"
@@ -83,17 +84,24 @@ class trace_stream {
   /// import keeps them in memory).
   [[nodiscard]] bool spooled() const noexcept { return imp_.spooled(); }
 
-  /// The next piece of the text; a line may continue in the next piece.
-  void feed(std::string_view text) { imp_.feed(text); }
+  /// The next piece of the text; a line may continue in the next piece. Not after finish().
+  void feed(std::string_view text) {
+    URET_ASSERT(!finished_, "trace_stream::feed() after finish()");
+    imp_.feed(text);
+  }
 
   /// The end of the text: the replay text goes to `replay_out` (nullptr: into
   /// imported_trace::replay, which then grows with the trace).
+  /// Once per stream: the importer's state is handed over to the result.
   [[nodiscard]] imported_trace finish(std::FILE* replay_out, bool keep_events = false) {
+    URET_ASSERT(!finished_, "trace_stream::finish() called twice");
+    finished_ = true;
     return imp_.finish_import(replay_out, keep_events);
   }
 
  private:
   detail::trace_importer imp_;
+  bool finished_ = false;
 };
 
 /// The import summary `uret-sim import` and `uret-bench --trace` print (on stderr): one line of
