@@ -353,76 +353,109 @@ void quiet_summary(const cli& c, const std::vector<row>& rows, std::string_view 
                              : "rows written to " + outputs);
 }
 
-/// Who a strategy's WRMSRs on a trace were for: per CPU, and per vCPU (the last vCPU thread that
-/// ran on the CPU before the write: its guest values are what the write loads or replaces).
+/// Who a strategy's WRMSRs on a trace were for: per CPU; per vCPU (the last vCPU thread that
+/// ran on the CPU before the write: its guest values are what the write loads or replaces); per
+/// exit reason (that of the last VM exit on the CPU before the write, as kvm:kvm_exit printed
+/// it: the exit that sent the vCPU back to user space before a restore, or the one before the
+/// re-entry that loads guest values).
 struct breakdown {
   std::vector<std::uint64_t> by_cpu;
   std::vector<std::pair<std::string, std::uint64_t>> by_vcpu;  // vCPU task name, WRMSRs
   std::uint64_t no_vcpu = 0;  ///< writes on a CPU no vCPU had run on yet
+  std::vector<std::pair<std::string, std::uint64_t>> by_exit_reason;  // reason, WRMSRs
+  std::uint64_t no_exit_reason = 0;  ///< writes on a CPU with no exit (with a reason) yet
 };
 
-breakdown break_down(const sim::trace& t, sim::strategy s) {
+// One more run of `s` over the imported events, its writes counted as they are made (memory
+// does not grow with the trace). Fails (exit 2) when the events cannot be read back.
+breakdown break_down(const sim::imported_trace& imp, sim::strategy s) {
+  const sim::setup& setup = imp.trace.setup;
   sim::run_options ro;
   ro.record_writes = true;
   ro.check = false;
-  const sim::run_result r = sim::run(t, s, ro);
+  ro.oracle = false;
   breakdown b;
-  b.by_cpu.assign(t.setup.cpus, 0);
-  std::vector<std::uint64_t> per_task(t.setup.tasks.size(), 0);
-  std::vector<std::uint32_t> last_vcpu(t.setup.cpus, sim::idle_task);
-  std::size_t w = 0;
-  for (std::size_t i = 0; i < t.events.size(); ++i) {
-    const sim::event& e = t.events[i];
-    if (e.kind == sim::event_kind::switch_to && e.cpu < t.setup.cpus &&
-        e.task < t.setup.tasks.size() && sim::is_vcpu(t.setup.tasks[e.task].kind)) {
-      last_vcpu[e.cpu] = e.task;
-    }
-    for (; w < r.writes.size() && r.writes[w].event == i; ++w) {
-      const std::uint32_t cpu = r.writes[w].cpu;
-      if (cpu >= t.setup.cpus) continue;
-      ++b.by_cpu[cpu];
-      if (last_vcpu[cpu] == sim::idle_task) {
-        ++b.no_vcpu;
-      } else {
-        ++per_task[last_vcpu[cpu]];
-      }
-    }
-  }
+  b.by_cpu.assign(setup.cpus, 0);
+  std::vector<std::uint64_t> per_task(setup.tasks.size(), 0);
+  std::vector<std::uint64_t> per_reason(imp.exit_reasons.size(), 0);
+  std::vector<std::uint32_t> last_vcpu(setup.cpus, sim::idle_task);
+  std::vector<std::uint16_t> last_reason(setup.cpus, 0);
+  bool ok = true;
+  static_cast<void>(sim::run_with_writes(
+      imp, s, ro,
+      [&](std::span<const sim::write_record> writes, std::size_t, const sim::event& e,
+          const sim::event_source& src) {
+        if (e.cpu < setup.cpus) {
+          if (e.kind == sim::event_kind::switch_to && e.task < setup.tasks.size() &&
+              sim::is_vcpu(setup.tasks[e.task].kind)) {
+            last_vcpu[e.cpu] = e.task;
+          }
+          if (e.kind == sim::event_kind::exit) last_reason[e.cpu] = src.exit_reason;
+        }
+        for (const auto& w : writes) {
+          if (w.cpu >= setup.cpus) continue;
+          ++b.by_cpu[w.cpu];
+          if (last_vcpu[w.cpu] == sim::idle_task) {
+            ++b.no_vcpu;
+          } else {
+            ++per_task[last_vcpu[w.cpu]];
+          }
+          const std::uint16_t r = last_reason[w.cpu];
+          if (r == 0 || r >= per_reason.size()) {
+            ++b.no_exit_reason;
+          } else {
+            ++per_reason[r];
+          }
+        }
+      },
+      &ok));
+  if (!ok) fail("cannot read back the imported events (a temporary file)");
   for (std::size_t k = 0; k < per_task.size(); ++k) {
-    if (sim::is_vcpu(t.setup.tasks[k].kind))
-      b.by_vcpu.emplace_back(t.setup.tasks[k].name, per_task[k]);
+    if (sim::is_vcpu(setup.tasks[k].kind)) b.by_vcpu.emplace_back(setup.tasks[k].name, per_task[k]);
+  }
+  for (std::size_t k = 1; k < per_reason.size(); ++k) {
+    if (per_reason[k] != 0) b.by_exit_reason.emplace_back(imp.exit_reasons[k], per_reason[k]);
   }
   return b;
 }
 
 std::string breakdown_json(const breakdown& b) {
-  std::string cpus, vcpus;
+  std::string cpus, vcpus, reasons;
   for (std::size_t i = 0; i < b.by_cpu.size(); ++i)
     cpus += fmt::format("{}\"{}\": {}", i == 0 ? "" : ", ", i, b.by_cpu[i]);
   for (std::size_t i = 0; i < b.by_vcpu.size(); ++i) {
     vcpus += fmt::format("{}{}: {}", i == 0 ? "" : ", ",
                          uret_tools::json_string(b.by_vcpu[i].first), b.by_vcpu[i].second);
   }
+  for (std::size_t i = 0; i < b.by_exit_reason.size(); ++i) {
+    reasons +=
+        fmt::format("{}{}: {}", i == 0 ? "" : ", ",
+                    uret_tools::json_string(b.by_exit_reason[i].first), b.by_exit_reason[i].second);
+  }
   return fmt::format(
       ", \"wrmsr_by_cpu\": {{{}}}, \"wrmsr_by_vcpu\": {{{}}}, "
-      "\"wrmsr_no_vcpu\": {}, \"wrmsr_by_exit_reason\": null",
-      cpus, vcpus, b.no_vcpu);
+      "\"wrmsr_no_vcpu\": {}, \"wrmsr_by_exit_reason\": {{{}}}, \"wrmsr_no_exit_reason\": {}",
+      cpus, vcpus, b.no_vcpu, reasons, b.no_exit_reason);
 }
 
 std::string breakdown_table(const std::vector<sim::strategy>& strategies,
                             const std::vector<breakdown>& bs) {
   std::string out =
-      "WRMSRs by CPU and by vCPU (the last vCPU thread to run on the CPU); by exit "
-      "reason: not available (the imported events carry no exit reason)\n";
+      "WRMSRs by CPU, by vCPU (the last vCPU thread to run on the CPU) and by exit reason (of the "
+      "last VM exit on the CPU)\n";
   for (std::size_t i = 0; i < bs.size(); ++i) {
-    std::string cpus, vcpus;
+    std::string cpus, vcpus, reasons;
     for (std::size_t k = 0; k < bs[i].by_cpu.size(); ++k) {
       if (bs[i].by_cpu[k] != 0) cpus += fmt::format(" cpu{}={}", k, bs[i].by_cpu[k]);
     }
     for (const auto& [name, n] : bs[i].by_vcpu) vcpus += fmt::format(" {}={}", name, n);
     if (bs[i].no_vcpu != 0) vcpus += fmt::format(" (no vCPU yet)={}", bs[i].no_vcpu);
-    out += fmt::format("  {:<22} CPUs:{}  vCPUs:{}\n", sim::to_string(strategies[i]),
-                       cpus.empty() ? " none" : cpus, vcpus.empty() ? " none" : vcpus);
+    for (const auto& [name, n] : bs[i].by_exit_reason) reasons += fmt::format(" {}={}", name, n);
+    if (bs[i].no_exit_reason != 0)
+      reasons += fmt::format(" (no exit yet)={}", bs[i].no_exit_reason);
+    out += fmt::format("  {:<22} CPUs:{}  vCPUs:{}  exits:{}\n", sim::to_string(strategies[i]),
+                       cpus.empty() ? " none" : cpus, vcpus.empty() ? " none" : vcpus,
+                       reasons.empty() ? " none" : reasons);
   }
   return out;
 }
@@ -431,28 +464,36 @@ std::string breakdown_table(const std::vector<sim::strategy>& strategies,
 // carries msr:write_msr, compare the user-return strategy with what KVM really wrote.
 int run_trace(cli c) {
   c.import.source = c.trace_path;
-  // One pass over the trace; the events stay in memory (every strategy runs them), the text, the
-  // records and the replay text do not.
+  // One pass over the trace text; the events wait in a temporary file that every strategy's run
+  // reads back, so memory does not grow with the trace (nor do the text, records or replay).
   sim::trace_stream stream(c.import);
   std::size_t bytes = 0;
   if (const int rc = uret_tools::feed_trace("uret-bench", c.trace_path, stream, bytes)) return rc;
   std::FILE* discard = std::fopen("/dev/null", "wb");
   if (discard == nullptr) fail("cannot open /dev/null");
-  const sim::imported_trace imp = stream.finish(discard, true);
+  const sim::imported_trace imp = stream.finish(discard, sim::events_kept::in_file);
   std::fclose(discard);
+  if (imp.io_failed) fail("cannot write or read back a temporary file (is TMPDIR full?)");
   fmt::print(stderr, "{}", sim::format_import_summary(imp, c.trace_path));
   // No VM entry: nothing to price (the summary said so). Exit status 2: an input error.
-  if (imp.stats.entries == 0 || imp.trace.events.empty()) {
+  if (imp.stats.entries == 0 || imp.stats.events == 0) {
     fail(fmt::format("{}: no VM entries to price", c.trace_path));
   }
   const std::string w = "trace";
-  std::vector<row> rows =
-      uret_bench::run_all_strategies(imp.trace, w, 0, c.strategies, c.bench, {});
+  const uret_bench::run_fn run_imported = [&imp](sim::strategy s, const sim::run_options& o) {
+    bool ok = true;
+    sim::run_result r = sim::run(imp, s, o, &ok);
+    if (!ok) fail("cannot read back the imported events (a temporary file)");
+    return r;
+  };
+  std::vector<row> rows = uret_bench::run_all_strategies(
+      run_imported, imp.trace.setup.cpus, imp.stats.events, w, 0, c.strategies, c.bench, {});
   // The JSON names the trace and carries the ground-truth verdict and the breakdown.
   std::string verdict = "null";
   std::optional<sim::ground_truth_check> gt;
   if (imp.has_ground_truth()) {
     gt = sim::check_ground_truth(imp);
+    if (!gt->read_ok) fail("cannot read back the imported events (a temporary file)");
     const auto& cmp = gt->comparison;
     verdict = fmt::format(
         "{{\"strategy\": \"user-return\", \"recorded\": {}, \"predicted\": {}, \"exact\": {}, "
@@ -461,7 +502,7 @@ int run_trace(cli c) {
   }
   std::vector<breakdown> bs;
   for (std::size_t i = 0; i < rows.size() && i < c.strategies.size(); ++i) {
-    bs.push_back(break_down(imp.trace, c.strategies[i]));
+    bs.push_back(break_down(imp, c.strategies[i]));
     rows[i].extra_json =
         fmt::format(", \"trace\": {}, \"ground_truth\": {}{}",
                     uret_tools::json_string(c.trace_path), verdict, breakdown_json(bs.back()));
@@ -472,7 +513,7 @@ int run_trace(cli c) {
     h.workload = w;
     h.description = fmt::format("imported from {} ({} lines, {} gaps, {} unparsed)", c.trace_path,
                                 imp.stats.lines, imp.stats.gaps, imp.stats.unparsed);
-    h.events = imp.trace.events.size();
+    h.events = imp.stats.events;
     h.cpus = imp.trace.setup.cpus;
     h.oracle_wrmsr = rows.empty() ? 0 : rows.front().oracle_wrmsr;
     fmt::print(c.human, "{}\n", uret_bench::format_table(h, rows));

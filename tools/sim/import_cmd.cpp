@@ -153,7 +153,7 @@ int import_command(int argc, char** argv) {
   if (file.empty()) return usage("no trace file");
 
   // One pass over the input a piece at a time (a file mapped, a pipe read), the replay written as
-  // it is made; the events are kept in memory only for --check.
+  // it is made; for --check the events wait in a temporary file, read back for the run.
   opt.source = file == "-" ? std::string("standard input") : file;
   uret::sim::trace_stream stream(opt);
   std::size_t bytes = 0;
@@ -163,7 +163,8 @@ int import_command(int argc, char** argv) {
     std::fprintf(stderr, "uret-sim import: cannot write %s\n", out.c_str());
     return 2;
   }
-  const auto imp = stream.finish(dest, check);
+  const auto imp =
+      stream.finish(dest, check ? uret::sim::events_kept::in_file : uret::sim::events_kept::none);
   const bool written = (dest == stdout ? std::fflush(dest) == 0 : std::fclose(dest) == 0);
   if (!written || imp.io_failed) {
     std::fprintf(stderr, "uret-sim import: cannot write %s%s\n",
@@ -182,6 +183,10 @@ int import_command(int argc, char** argv) {
     return 3;
   }
   const auto gt = uret::sim::check_ground_truth(imp, strategy);
+  if (!gt.read_ok) {
+    std::fprintf(stderr, "uret-sim import: --check: cannot read back a temporary file\n");
+    return 2;
+  }
   std::fputs(gt.block.c_str(), stderr);
   if (gt.run.violations != 0) {
     std::fprintf(stderr, "  (%s: %llu invariant violations in this run)\n",

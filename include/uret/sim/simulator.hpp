@@ -164,6 +164,11 @@ class simulator {
     return result_;
   }
 
+  /// The writes recorded (run_options::record_writes) since the last clear_writes().
+  [[nodiscard]] std::span<const write_record> writes() const noexcept { return result_.writes; }
+  /// Forgets the recorded writes (a caller that consumes them event by event keeps memory flat).
+  void clear_writes() noexcept { result_.writes.clear(); }
+
   /// The true value of `slot` on `cpu`.
   [[nodiscard]] std::uint64_t hardware(std::uint32_t cpu, unsigned slot) const noexcept {
     return hw_.peek(cpu_id{cpu}, slot_msrs[slot]).value_or(0);

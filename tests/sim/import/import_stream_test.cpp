@@ -31,14 +31,14 @@ struct streamed {
   std::string replay;
 };
 
-streamed stream(std::string_view text, std::size_t piece, std::size_t spool_items, bool keep_events,
-                const uret::sim::import_options& o) {
+streamed stream(std::string_view text, std::size_t piece, std::size_t spool_items,
+                uret::sim::events_kept keep, const uret::sim::import_options& o) {
   uret::sim::trace_stream s(o, spool_items);
   CHECK(s.spooled());
   for (std::size_t at = 0; at < text.size(); at += piece) s.feed(text.substr(at, piece));
   std::FILE* out = std::tmpfile();
   REQUIRE(out != nullptr);
-  streamed r{s.finish(out, keep_events), {}};
+  streamed r{s.finish(out, keep), {}};
   r.replay = contents(out);
   std::fclose(out);
   return r;
@@ -83,8 +83,9 @@ TEST_CASE("import: streamed in pieces, every fixture imports as import_trace() d
     const std::string text = fixture(name);
     const auto whole = uret::sim::import_trace(text, o);
     for (const std::size_t piece : {std::size_t{1}, std::size_t{7}, std::size_t{4096}}) {
-      for (const bool keep : {false, true}) {
-        INFO(name << ", pieces of " << piece << " bytes, events kept " << keep);
+      for (const auto keep : {uret::sim::events_kept::none, uret::sim::events_kept::in_memory,
+                              uret::sim::events_kept::in_file}) {
+        INFO(name << ", pieces of " << piece << " bytes, events kept " << static_cast<int>(keep));
         const auto s = stream(text, piece, 3, keep, o);
         CHECK(s.replay == whole.replay);
         CHECK(s.imp.replay.empty());
@@ -108,7 +109,9 @@ TEST_CASE("import: streamed in pieces, every fixture imports as import_trace() d
         for (std::size_t v = 0; v < whole.value_changes.size(); ++v) {
           CHECK(s.imp.value_changes[v].after == whole.value_changes[v].after);
         }
-        if (keep) {
+        CHECK(s.imp.trace.setup.values == whole.trace.setup.values);
+        CHECK(s.imp.exit_reasons == whole.exit_reasons);
+        if (keep == uret::sim::events_kept::in_memory) {
           CHECK(s.imp.trace.events == whole.trace.events);
           CHECK(s.imp.trace.expected.size() == whole.trace.expected.size());
           CHECK(s.imp.expected_lines == whole.expected_lines);
@@ -117,6 +120,9 @@ TEST_CASE("import: streamed in pieces, every fixture imports as import_trace() d
           CHECK(s.imp.trace.events.empty());
           CHECK(s.imp.trace.expected.empty());
         }
+        CHECK((s.imp.items != nullptr) == (keep == uret::sim::events_kept::in_file));
+        CHECK(uret::sim::has_items(s.imp) ==
+              (keep != uret::sim::events_kept::none || whole.trace.events.empty()));
       }
     }
   }
@@ -135,7 +141,7 @@ TEST_CASE("import: a look-ahead past import_options::lookahead_records is a gap"
   REQUIRE_FALSE(cut.gaps.empty());
   for (const auto& g : cut.gaps) CHECK(g.kind == uret::sim::gap_kind::lookahead_limit);
   CHECK(uret::sim::to_string(uret::sim::gap_kind::lookahead_limit) == "look-ahead limit reached");
-  const auto s = stream(text, 4096, 3, false, o);
+  const auto s = stream(text, 4096, 3, uret::sim::events_kept::none, o);
   CHECK(s.imp.gaps.size() == cut.gaps.size());
   CHECK(s.replay == cut.replay);
 }
@@ -188,4 +194,117 @@ TEST_CASE("import: differences that are all explained still make a prediction no
   const std::string verdict = uret::sim::verdict_line(imp, gt.comparison);
   CHECK(verdict.find("prediction not exact") != std::string::npos);
   CHECK(verdict.find("prediction exact") == std::string::npos);
+}
+
+// The events a streaming import keeps in its temporary file are read back as import_trace()
+// keeps them in memory, any number of times; every strategy's run over them and the ground-truth
+// check (made event by event, keeping only what is unmatched) come out as on the trace in memory.
+TEST_CASE("import: events kept in a file run and check as the events in memory",
+          "[import][stream]") {
+  uret::sim::import_options o;
+  o.source = "fixture";
+  for (const char* name : fixtures) {
+    INFO(name);
+    const std::string text = fixture(name);
+    const auto whole = uret::sim::import_trace(text, o);
+    const auto s = stream(text, 4096, 3, uret::sim::events_kept::in_file, o);
+    REQUIRE(s.imp.items != nullptr);
+    for (int pass = 0; pass < 2; ++pass) {
+      std::vector<uret::sim::event> events;
+      std::vector<uret::sim::event_source> sources;
+      std::vector<uret::sim::expected_wrmsr> writes;
+      std::vector<std::size_t> lines;
+      const bool ok = uret::sim::visit_items(
+          s.imp,
+          [&](std::size_t i, const uret::sim::event& e, const uret::sim::event_source& src) {
+            CHECK(i == events.size());
+            events.push_back(e);
+            sources.push_back(src);
+          },
+          [&](std::size_t x, const uret::sim::expected_wrmsr& w, std::size_t line) {
+            CHECK(x == writes.size());
+            writes.push_back(w);
+            lines.push_back(line);
+          });
+      CHECK(ok);
+      CHECK(events == whole.trace.events);
+      REQUIRE(sources.size() == whole.sources.size());
+      for (std::size_t i = 0; i < sources.size(); ++i) {
+        CHECK(sources[i].line == whole.sources[i].line);
+        CHECK(sources[i].origin == whole.sources[i].origin);
+        CHECK(sources[i].exit_reason == whole.sources[i].exit_reason);
+      }
+      REQUIRE(writes.size() == whole.trace.expected.size());
+      for (std::size_t x = 0; x < writes.size(); ++x) {
+        CHECK(writes[x].before_event == whole.trace.expected[x].before_event);
+        CHECK(writes[x].cpu == whole.trace.expected[x].cpu);
+        CHECK(writes[x].msr == whole.trace.expected[x].msr);
+        CHECK(writes[x].value == whole.trace.expected[x].value);
+      }
+      CHECK(lines == whole.expected_lines);
+    }
+    for (const auto st : uret::sim::all_strategies) {
+      bool ok = false;
+      const auto from_file = uret::sim::run(s.imp, st, {}, &ok);
+      const auto in_memory = uret::sim::run(whole.trace, st);
+      CHECK(ok);
+      CHECK(from_file.wrmsr == in_memory.wrmsr);
+      CHECK(from_file.rdmsr == in_memory.rdmsr);
+      CHECK(from_file.oracle_wrmsr == in_memory.oracle_wrmsr);
+      CHECK(from_file.violations == in_memory.violations);
+      CHECK(from_file.events == in_memory.events);
+    }
+    if (!whole.has_ground_truth()) continue;
+    const auto a = uret::sim::check_ground_truth(whole);
+    const auto b = uret::sim::check_ground_truth(s.imp);
+    CHECK(b.read_ok);
+    CHECK(b.block == a.block);
+    CHECK(b.comparison.exact() == a.comparison.exact());
+    CHECK(b.comparison.differences.size() == a.comparison.differences.size());
+    CHECK(b.run.wrmsr == a.run.wrmsr);
+  }
+}
+
+// The comparer keeps only the writes of the side that is ahead; a side more than max_lag writes
+// ahead within a stretch is a difference in order even when the sequences end up equal.
+TEST_CASE("import: the ground-truth comparer keeps the lag; past max_lag the lag is a difference",
+          "[import][stream]") {
+  using namespace uret::sim;
+  imported_trace imp;
+  imp.trace.setup.cpus = 1;
+  const write_record w{1, 0, slots::tsc_aux, 7, true};
+  const expected_wrmsr x{2, 0, uret::msrs::tsc_aux, 7};
+  auto compare = [&](std::size_t lag, std::size_t writes) {
+    ground_truth_comparer cmp(imp);
+    cmp.event(0, ev::user(0), {});  // the stretch before the first return is left behind
+    cmp.event(1, ev::user(0), {});
+    std::size_t traced = 0;
+    for (std::size_t i = 0; i < writes; ++i) {
+      cmp.predicted(w, {});
+      if (i + 1 >= lag) cmp.traced(traced++, x, 0);
+    }
+    while (traced < writes) cmp.traced(traced++, x, 0);
+    return cmp.finish();
+  };
+  const auto near = compare(1000, 5000);
+  CHECK(near.exact());
+  CHECK(near.actual == 5000);
+  CHECK(near.predicted == 5000);
+  const auto far = compare(ground_truth_comparer::max_lag + 2, ground_truth_comparer::max_lag + 10);
+  CHECK_FALSE(far.exact());
+  REQUIRE(far.differences.size() == 1);
+  CHECK(far.differences[0].order_only);
+  CHECK(far.differences[0].reason == difference_reason::unexplained);
+  // A value that differs: counted per (MSR, value), the rest still matched.
+  ground_truth_comparer cmp(imp);
+  cmp.event(0, ev::user(0), {});
+  for (int i = 0; i < 3; ++i) cmp.predicted(w, {});
+  cmp.traced(0, x, 5);
+  cmp.traced(1, {1, 0, uret::msrs::tsc_aux, 8}, 6);
+  const auto d = cmp.finish();
+  REQUIRE(d.differences.size() == 1);
+  CHECK(d.differences[0].extra == 2);
+  CHECK(d.differences[0].missing == 1);
+  CHECK(d.differences[0].first_line == 5);
+  CHECK(d.differences[0].last_line == 6);
 }

@@ -9,8 +9,9 @@
 // and learns each thread's name and role; at the end of the text the second runs a small
 // per-CPU state machine over the records, in order, and emits events. import_trace() keeps it
 // all in memory; trace_stream keeps the records and events in temporary files and writes the
-// replay as it goes, so its memory does not grow with the trace. The mapping (docs/traces.md
-// explains each rule):
+// replay as it goes, so its memory does not grow with the trace; it can also keep the events in
+// a temporary file for the strategies' runs and the ground-truth check (import/items.hpp). The
+// mapping (docs/traces.md explains each rule):
 //
 //  - kvm_entry / kvm_exit of a thread                -> `enter` / `exit` (the thread is a vCPU);
 //  - kvm_userspace_exit of a vCPU thread, and any
@@ -65,9 +66,10 @@ namespace uret::sim {
 /// A streaming import: the text is read once, in pieces of any size (a file or a pipe read in
 /// chunks), and the replay text is written to a file as it is made. The records and events wait
 /// in temporary files, so memory is bounded by the trace's CPUs and tasks, not by its length.
-/// The result has no `replay` text and, unless `keep_events`, no `trace.events`,
-/// `trace.expected`, `sources` or `expected_lines` (their counts are in `stats.events` and
-/// `expected_count`). `options` must outlive the object.
+/// The result has no `replay` text and, unless finish() is asked to keep the events in memory,
+/// no `trace.events`, `trace.expected`, `sources` or `expected_lines` (their counts are in
+/// `stats.events` and `expected_count`; events_kept::in_file keeps them in a temporary file
+/// instead). `options` must outlive the object.
 ///
 ///     uret::sim::trace_stream s(o);
 ///     for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, in)) > 0;) s.feed({buf, n});
@@ -91,12 +93,14 @@ class trace_stream {
   }
 
   /// The end of the text: the replay text goes to `replay_out` (nullptr: into
-  /// imported_trace::replay, which then grows with the trace).
-  /// Once per stream: the importer's state is handed over to the result.
-  [[nodiscard]] imported_trace finish(std::FILE* replay_out, bool keep_events = false) {
+  /// imported_trace::replay, which then grows with the trace); the events are kept as `keep`
+  /// says (events_kept::in_file: for visit_items(), run() and check_ground_truth() in memory that
+  /// does not grow with the trace). Once per stream: the importer's state is handed over to the
+  /// result.
+  [[nodiscard]] imported_trace finish(std::FILE* replay_out, events_kept keep = events_kept::none) {
     URET_ASSERT(!finished_, "trace_stream::finish() called twice");
     finished_ = true;
-    return imp_.finish_import(replay_out, keep_events);
+    return imp_.finish_import(replay_out, keep);
   }
 
  private:

@@ -7,12 +7,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "uret/msr.hpp"
+#include "uret/sim/import/detail/item_file.hpp"
 #include "uret/sim/trace.hpp"
 
 namespace uret::sim {
@@ -155,6 +157,9 @@ struct other_write {
 struct event_source {
   std::size_t line = 0;
   event_origin origin = event_origin::trace;
+  /// An exit's reason as kvm:kvm_exit printed it: an index into imported_trace::exit_reasons
+  /// (0: none, for other events and exits whose reason was not printed).
+  std::uint16_t exit_reason = 0;
 };
 
 /// What the trace says about one task of the simulator set-up.
@@ -206,6 +211,14 @@ struct import_stats {
   std::vector<unparsed_line> first_unparsed;
 };
 
+/// Where an import keeps its events and traced writes (imported_trace::trace.events and
+/// trace.expected, with their sources and lines).
+enum class events_kept : std::uint8_t {
+  none,       ///< nowhere: only their counts (a replay-only import)
+  in_memory,  ///< in imported_trace::trace (grows with the trace)
+  in_file,    ///< in a temporary file, imported_trace::items (memory does not grow)
+};
+
 /// The result of an import.
 struct imported_trace {
   /// The simulator's input: set-up (CPUs, tasks, host and guest values), events, and the
@@ -231,6 +244,12 @@ struct imported_trace {
   /// The expect-wrmsr lines of the replay: trace.expected.size() when the import kept the events
   /// (import_trace() does; a streaming import only on request).
   std::size_t expected_count = 0;
+  /// The exit reasons of the trace's kvm:kvm_exit events, in the order first seen, after an
+  /// empty first entry (event_source::exit_reason indexes it).
+  std::vector<std::string> exit_reasons{std::string()};
+  /// A streaming import's events and traced writes, in a temporary file, when it was asked to
+  /// keep them there (events_kept::in_file); visit_items() reads them. Copies share the file.
+  std::shared_ptr<detail::item_file> items;
   /// A streaming import could not write or read back a temporary file, or write the replay.
   bool io_failed = false;
   import_stats stats;

@@ -23,7 +23,7 @@ class import_emitter : protected import_scanner {
 
   void emit(event_kind kind, std::uint32_t cpu, std::uint32_t task, std::size_t line,
             event_origin origin = event_origin::trace, exit_outcome oc = exit_outcome::real,
-            std::uint8_t arg = 0, std::uint64_t value = 0) {
+            std::uint8_t arg = 0, std::uint64_t value = 0, std::uint16_t reason = 0) {
     pending_event e;
     std::memset(static_cast<void*>(&e), 0, sizeof e);  // padding too: spooled as bytes
     e.kind = kind;
@@ -34,6 +34,7 @@ class import_emitter : protected import_scanner {
     e.line = line;
     e.arg = arg;
     e.value = value;
+    e.reason = reason;
     events_.push_back(e);
     auto& c = cpu_[cpu];
     if (kind == event_kind::user) {

@@ -10,12 +10,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "uret/msr.hpp"
+#include "uret/sim/import/detail/item_file.hpp"
 #include "uret/sim/import/detail/mapper.hpp"
 #include "uret/sim/import/detail/text.hpp"
 #include "uret/sim/import/imported_trace.hpp"
@@ -113,16 +116,25 @@ class trace_importer : import_mapper {
   void feed(std::string_view text) { import_scanner::feed(text); }
 
   /// The end of the text: maps it, writes the replay text to `out` (nullptr: into
-  /// imported_trace::replay) and keeps the events in imported_trace::trace when `keep_events`.
-  imported_trace finish_import(std::FILE* out, bool keep_events) {
+  /// imported_trace::replay) and keeps the events where `keep` says.
+  imported_trace finish_import(std::FILE* out, events_kept keep) {
     end_of_text();
     classify();
     map();
     replay_sink sink{out, {}, false};
-    finish(sink, keep_events);
+    if (keep == events_kept::in_file) {
+      out_.items = std::make_shared<item_file>();
+      if (!out_.items->open()) {
+        out_.items.reset();
+        keep = events_kept::in_memory;  // no temporary file: memory it is
+      }
+    }
+    finish(sink, keep);
     sink.flush();
     if (out == nullptr) out_.replay = std::move(sink.text);
-    out_.io_failed = sink.failed || records_.failed() || events_.failed() || expects_.failed();
+    const bool items_failed = out_.items != nullptr && out_.items->failed();
+    out_.io_failed =
+        sink.failed || records_.failed() || events_.failed() || expects_.failed() || items_failed;
     out_.stats.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
     return std::move(out_);
@@ -130,7 +142,7 @@ class trace_importer : import_mapper {
 
   imported_trace import_text(std::string_view text) {
     feed(text);
-    return finish_import(nullptr, true);
+    return finish_import(nullptr, events_kept::in_memory);
   }
 
   /// The spools are temporary files (a streaming import whose files could be created).
@@ -139,8 +151,11 @@ class trace_importer : import_mapper {
  private:
   std::chrono::steady_clock::time_point t0_;
   bool spooled_ = false;
+  std::unordered_map<std::uint64_t, std::uint32_t> value_index_;  // guest-msr value -> index
 
-  void finish(replay_sink& sink, bool keep_events) {
+  void finish(replay_sink& sink, events_kept keep) {
+    const bool keep_events = keep == events_kept::in_memory;
+    item_file* file = keep == events_kept::in_file ? out_.items.get() : nullptr;
     auto& tr = out_.trace;
     const auto cpus = static_cast<std::uint32_t>(std::min<std::size_t>(cpus_, max_cpus));
     tr.setup = make_setup(cpus);
@@ -235,6 +250,15 @@ class trace_importer : import_mapper {
         sink.text += '\n';
         sink.step();
         ++kept_expected;
+        if (file != nullptr) {
+          stored_item it;
+          it.line = pe.line;
+          it.value = pe.value;
+          it.ev.cpu = static_cast<std::uint16_t>(pe.cpu);
+          it.msr = pe.msr.value;
+          it.write = 1;
+          file->push_back(it);
+        }
         if (!keep_events) continue;
         tr.expected.push_back(w);
         out_.expected_lines.push_back(pe.line);
@@ -258,18 +282,31 @@ class trace_importer : import_mapper {
       }
       if (e.kind == event_kind::unknown) ev.arg = e.arg;
       if (e.kind == event_kind::guest_msr) {
+        // One entry per distinct value, so the set-up does not grow with the trace.
         ev.arg = e.arg;
-        ev.task = add_value(tr.setup, e.value);
+        const auto [at, added] =
+            value_index_.try_emplace(e.value, static_cast<std::uint32_t>(tr.setup.values.size()));
+        if (added) static_cast<void>(add_value(tr.setup, e.value));
+        ev.task = at->second;
       }
       append_event(sink.text, ev, tr.setup);
       notes.event(sink.text, {e.line, e.origin});
       sink.text += '\n';
       sink.step();
       ++kept;
+      if (file != nullptr) {
+        stored_item it;
+        it.line = e.line;
+        it.ev = ev;
+        it.origin = static_cast<std::uint8_t>(e.origin);
+        it.reason = e.reason;
+        file->push_back(it);
+      }
       if (!keep_events) continue;
       tr.events.push_back(ev);
-      out_.sources.push_back({e.line, e.origin});
+      out_.sources.push_back({e.line, e.origin, e.reason});
     }
+    if (file != nullptr) file->close_writing();
     out_.stats.events = kept;
     out_.expected_count = kept_expected;
   }

@@ -118,7 +118,8 @@ class import_mapper : protected import_msr_writes {
           s.entered = true;
         }
         emit(event_kind::exit, cpu, t, r.line, event_origin::trace,
-             r.flag ? exit_outcome::early_fail : exit_outcome::real);
+             r.flag ? exit_outcome::early_fail : exit_outcome::real, 0, 0,
+             static_cast<std::uint16_t>(r.aux));
         s.in_guest = false;
         s.in_run = s.run_known = true;
         break;

@@ -39,6 +39,17 @@ class import_scanner : protected import_state {
 
   // ---- stage 1 -----------------------------------------------------------------------------
 
+  // The index of an exit reason's text in imported_trace::exit_reasons, added when new.
+  std::uint32_t exit_reason(std::string_view text) {
+    const auto found = exit_reason_index_.find(std::string(text));
+    if (found != exit_reason_index_.end()) return found->second;
+    if (out_.exit_reasons.size() > 0xffff) return 0;
+    const auto i = static_cast<std::uint16_t>(out_.exit_reasons.size());
+    out_.exit_reasons.emplace_back(text);
+    exit_reason_index_.emplace(std::string(text), i);
+    return i;
+  }
+
   std::uint32_t task_of(std::uint32_t tid, std::string_view comm) {
     if (tid == 0) return 0;
     if (auto it = by_tid_.find(tid); it != by_tid_.end()) {
@@ -223,6 +234,7 @@ class import_scanner : protected import_state {
       r.kind = rec::exit;
       r.task = task_of(tl.tid, tl.comm);
       r.flag = e.failed_vmentry;
+      r.aux = exit_reason(e.reason);
       note_vcpu(r.task, e.vcpu);
       (e.svm ? tasks_[r.task].svm : tasks_[r.task].vmx) = true;
     } else if (is(ev, "kvm_userspace_exit")) {

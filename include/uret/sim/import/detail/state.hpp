@@ -69,7 +69,7 @@ class import_state {
     std::uint32_t cpu = 0;
     std::uint32_t task = 0;   // the line's task (sched_switch: prev)
     std::uint32_t task2 = 0;  // sched_switch: next; migrate: the migrating task
-    std::uint32_t aux = 0;    // msr index; migrate: destination CPU
+    std::uint32_t aux = 0;    // msr index; migrate: destination CPU; exit: reason (see below)
     std::uint64_t value = 0;  // msr value
     std::size_t line = 0;
   };
@@ -129,6 +129,7 @@ class import_state {
     event_kind kind;
     exit_outcome outcome;
     event_origin origin;
+    std::uint16_t reason;  // exit: index into imported_trace::exit_reasons (0: none)
     std::uint32_t cpu;
     std::uint32_t task;
     std::size_t line;
@@ -147,6 +148,9 @@ class import_state {
   imported_trace out_;
   std::vector<task_info> tasks_;
   std::unordered_map<std::uint32_t, std::uint32_t> by_tid_;
+  // Exit reason text -> index into imported_trace::exit_reasons (at most 65,535 kept; later new
+  // ones are index 0, no reason).
+  std::unordered_map<std::string, std::uint16_t> exit_reason_index_;
   spool<record> records_;
   std::vector<cpu_state> cpu_;
   spool<pending_event> events_;
