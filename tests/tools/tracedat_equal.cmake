@@ -5,6 +5,7 @@
 # report give the same replay and the same counts (the file name aside). Without: the trace.dat
 # is refused with exit status 2 and the `trace-cmd report` command to run. With TRACE_CMD, this
 # machine's `trace-cmd report` of the trace.dat (plugin payloads) must import the same way too.
+file(MAKE_DIRECTORY ${OUT})
 execute_process(COMMAND ${SIM} --version OUTPUT_VARIABLE version)
 set(files DAT REPORT)
 if(TRACE_CMD)

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // tools/common/trace_input.hpp - a kernel trace fed to the streaming importer in one pass, for
 // `uret-sim import` and `uret-bench --trace`: a named file mapped a window at a time, standard
-// input read in chunks, a trace-cmd trace.dat read through libtracecmd (whole, as the text of
-// `trace-cmd report`), a perf.data answered with the command that converts it.
+// input read in chunks, a trace-cmd trace.dat read through libtracecmd (as the text of
+// `trace-cmd report`, fed a 64 KiB piece at a time as the records are read, never held whole), a
+// perf.data answered with the command that converts it.
 #pragma once
 
 #include <cerrno>
@@ -30,24 +31,25 @@ inline int feed_trace(const std::string& tool, const std::string& path,
     return 2;
   }
   bool first = true;
-  int binary_rc = 0;
+  trace_file_kind binary = trace_file_kind::text;
+  const auto feed = [&](std::string_view piece) {
+    bytes += piece.size();
+    stream.feed(piece);
+  };
   const bool read_ok = read_pieces(in, path != "-", [&](std::string_view piece) {
-    const bool text = !first || sniff_trace_file(piece) == trace_file_kind::text;
+    if (first) binary = sniff_trace_file(piece);
     first = false;
-    if (text) {
-      bytes += piece.size();
-      stream.feed(piece);
-      return true;
-    }
-    std::string report(piece);
-    binary_rc = binary_trace_to_text(tool, path, report);
-    bytes += report.size();
-    if (binary_rc == 0) stream.feed(report);
-    return false;
+    if (binary != trace_file_kind::text) return false;
+    feed(piece);
+    return true;
   });
   const int read_errno = errno;
   if (in != stdin) std::fclose(in);
-  if (binary_rc != 0) return binary_rc;
+  if (read_ok && binary != trace_file_kind::text) {
+    // libtracecmd opens the file again itself, by name (it seeks), and hands over its report
+    // text a piece at a time as it reads the records.
+    return read_binary_trace(tool, path, binary, feed);
+  }
   if (!read_ok) {
     std::fprintf(stderr, "%s: cannot read %s: %s\n", tool.c_str(), path.c_str(),
                  std::strerror(read_errno));

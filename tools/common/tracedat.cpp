@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 // tools/common/tracedat.cpp - see tracedat.hpp. With URET_HAVE_TRACECMD a trace.dat is printed
-// by tracedat_report.c (C: trace-cmd's headers are not C++) through libtracecmd.
+// by tracedat_report.c (C: trace-cmd's headers are not C++) through libtracecmd, which hands the
+// text back a piece at a time.
 #include "common/tracedat.hpp"
 
+#include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <utility>
 
 #ifdef URET_HAVE_TRACECMD
-#include <cstdlib>
+#include <exception>
 
 #include "common/tracedat_report.h"
 #endif
@@ -34,17 +36,25 @@ std::string binary_trace_hint(trace_file_kind kind, const std::string& path) {
          path + " > trace.txt";
 }
 
-int binary_trace_to_text(const std::string& tool, const std::string& path, std::string& contents) {
-  const trace_file_kind kind = sniff_trace_file(contents);
-  if (kind == trace_file_kind::text) return 0;
+std::size_t tracedat_piece_bytes() noexcept {
+  constexpr std::size_t fallback = std::size_t{64} << 10;
+  constexpr std::size_t most = std::size_t{64} << 20;
+  const char* env = std::getenv("URET_TRACEDAT_PIECE_BYTES");
+  if (env == nullptr) return fallback;
+  const std::string_view text(env);
+  std::size_t n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || n < 1 || n > most) return fallback;
+  return n;
+}
+
+int read_binary_trace(const std::string& tool, const std::string& path, trace_file_kind kind,
+                      const tracedat_sink& sink) {
   std::string why;
   if (kind == trace_file_kind::trace_dat && tracedat_supported() && path != "-") {
-    tracedat_text t = read_tracedat(path);
-    if (t.ok) {
-      contents = std::move(t.text);
-      return 0;
-    }
-    why = t.error;
+    const tracedat_result r = read_tracedat(path, sink);
+    if (r.ok) return 0;
+    why = r.error;
   } else if (kind == trace_file_kind::trace_dat && path == "-") {
     why = "standard input is a trace-cmd trace.dat; give its file name, or pipe `trace-cmd report`";
   } else {
@@ -58,18 +68,39 @@ int binary_trace_to_text(const std::string& tool, const std::string& path, std::
 
 bool tracedat_supported() noexcept { return true; }
 
-tracedat_text read_tracedat(const std::string& path) {
-  tracedat_text r;
-  char* text = nullptr;
-  std::size_t size = 0;
-  const int rc = uret_tracedat_report(path.c_str(), &text, &size);
+namespace {
+
+// What the C sink needs: the C++ sink, and the exception it threw, which must not unwind through
+// the C frames of tracedat_report.c and libtracecmd (built without unwind tables).
+struct sink_context {
+  const tracedat_sink* sink;
+  std::exception_ptr thrown;
+};
+
+extern "C" int call_sink(void* context, const char* text, std::size_t size) {
+  auto* c = static_cast<sink_context*>(context);
+  try {
+    (*c->sink)(std::string_view(text, size));
+    return 0;
+  } catch (...) {
+    c->thrown = std::current_exception();
+    return 1;
+  }
+}
+
+}  // namespace
+
+tracedat_result read_tracedat(const std::string& path, const tracedat_sink& sink,
+                              std::size_t piece_bytes) {
+  tracedat_result r;
+  sink_context c{&sink, nullptr};
+  const int rc = uret_tracedat_report(path.c_str(), piece_bytes, call_sink, &c);
+  if (c.thrown) std::rethrow_exception(c.thrown);
   if (rc != 0) {
     r.error = rc == -1 ? "libtracecmd cannot open " + path + " as a trace.dat"
                        : "libtracecmd failed reading the records of " + path;
     return r;
   }
-  r.text.assign(text, size);
-  std::free(text);
   r.ok = true;
   return r;
 }
@@ -78,8 +109,11 @@ tracedat_text read_tracedat(const std::string& path) {
 
 bool tracedat_supported() noexcept { return false; }
 
-tracedat_text read_tracedat(const std::string& path) {
-  tracedat_text r;
+tracedat_result read_tracedat(const std::string& path, const tracedat_sink& sink,
+                              std::size_t piece_bytes) {
+  static_cast<void>(sink);
+  static_cast<void>(piece_bytes);
+  tracedat_result r;
   r.error = binary_trace_hint(trace_file_kind::trace_dat, path);
   return r;
 }
