@@ -473,7 +473,7 @@ int run_trace(cli c) {
   if (discard == nullptr) fail("cannot open /dev/null");
   const sim::imported_trace imp = stream.finish(discard, sim::events_kept::in_file);
   std::fclose(discard);
-  if (imp.io_failed) fail("cannot write or read back a temporary file (is TMPDIR full?)");
+  if (imp.io_failed) fail("cannot write or read back a temporary file (is /tmp full?)");
   fmt::print(stderr, "{}", sim::format_import_summary(imp, c.trace_path));
   // No VM entry: nothing to price (the summary said so). Exit status 2: an input error.
   if (imp.stats.entries == 0 || imp.stats.events == 0) {
