@@ -126,6 +126,11 @@ class ground_truth_comparer {
       cpu_[g.cpu].gap_seen = true;
       cut(g.cpu, false, true, g.event);
     }
+    // The traced side passes those gaps too once every traced write before them was seen (so
+    // the stretches settle now, not at the next traced write on that CPU, which may never come).
+    for (; gap_write_ < gap_event_ && gaps[gap_write_].expected <= traced_; ++gap_write_) {
+      if (gaps[gap_write_].cpu < cpus_) cut(gaps[gap_write_].cpu, true, true, 0);
+    }
     if (e.kind != event_kind::user || e.cpu >= cpus_) return;
     auto& c = cpu_[e.cpu];
     if (!c.user_seen) {
@@ -157,6 +162,7 @@ class ground_truth_comparer {
     for (; gap_write_ < gaps.size() && gaps[gap_write_].expected <= index; ++gap_write_) {
       if (gaps[gap_write_].cpu < cpus_) cut(gaps[gap_write_].cpu, true, true, 0);
     }
+    traced_ = index + 1;
     if (w.cpu >= cpus_) return;
     add(w.cpu, true, {w.msr, w.value}, line);
     ++row(w.msr).actual;
@@ -335,7 +341,7 @@ class ground_truth_comparer {
   std::uint32_t cpus_;
   std::vector<cpu_state> cpu_;
   std::vector<bool> has_;
-  std::size_t events_ = 0, gap_event_ = 0, gap_write_ = 0;
+  std::size_t events_ = 0, traced_ = 0, gap_event_ = 0, gap_write_ = 0;
   std::vector<found> found_;
   ground_truth_comparison out_;
 };
