@@ -308,3 +308,27 @@ TEST_CASE("import: the ground-truth comparer keeps the lag; past max_lag the lag
   CHECK(d.differences[0].first_line == 5);
   CHECK(d.differences[0].last_line == 6);
 }
+
+// What explains a stretch's difference, in the comparer's order: the trace's start, a gap at
+// either end, a return guessed by the switch heuristic inside it, else nothing.
+TEST_CASE("import: the comparer explains a difference by a guessed return inside its stretch",
+          "[import][stream]") {
+  using namespace uret::sim;
+  imported_trace imp;
+  imp.trace.setup.cpus = 1;
+  const write_record w{2, 0, slots::tsc_aux, 7, true};
+  for (const auto origin : {event_origin::probable_return, event_origin::trace}) {
+    ground_truth_comparer cmp(imp);
+    cmp.event(0, ev::user(0), {});  // the first return: the stretches after it are compared
+    cmp.event(1, ev::enter(0), {});
+    cmp.event(2, ev::user(0), {3, origin});
+    cmp.predicted(w, {3, origin});  // a write the trace does not have
+    const auto c = cmp.finish();
+    REQUIRE(c.differences.size() == 1);
+    CHECK(c.differences[0].extra == 1);
+    CHECK(c.differences[0].reason == (origin == event_origin::probable_return
+                                          ? difference_reason::probable_return
+                                          : difference_reason::unexplained));
+    CHECK(c.unexplained() == (origin == event_origin::probable_return ? 0U : 1U));
+  }
+}
