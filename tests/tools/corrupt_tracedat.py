@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# tests/tools/corrupt_tracedat.py - how tests/tools/fixtures/corrupt-*.trace.dat were found: copies
+# of the committed trace.dat with a few random bytes changed (fixed seed, so the same copies every
+# run), each imported by `uret-sim import COPY -o /dev/null`; the copies on which the tool died of
+# a signal (status > 128, or a negative returncode) or did not finish in time are kept.
+#
+#   python3 tests/tools/corrupt_tracedat.py BUILD/tools/sim/uret-sim OUTDIR [COPIES] [SEED]
+#
+# Prints one line per kept copy: its name, the seed and count of flips, and what happened.
+import os
+import random
+import subprocess
+import sys
+
+
+def main():
+    sim, outdir = sys.argv[1], sys.argv[2]
+    copies = int(sys.argv[3]) if len(sys.argv) > 3 else 300
+    seed = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "fixtures", "kvm-user-exits.trace.dat"), "rb") as f:
+        original = f.read()
+    os.makedirs(outdir, exist_ok=True)
+    rng = random.Random(seed)
+    for i in range(copies):
+        data = bytearray(original)
+        # Keep the magic (the first 10 bytes), so the tool takes the copy for a trace.dat and
+        # hands it to libtracecmd.
+        flips = rng.randint(1, 8)
+        for _ in range(flips):
+            data[rng.randrange(10, len(data))] = rng.randrange(256)
+        path = os.path.join(outdir, "copy-%03d.trace.dat" % i)
+        with open(path, "wb") as f:
+            f.write(data)
+        try:
+            p = subprocess.run([sim, "import", path, "-o", os.devnull], capture_output=True,
+                               timeout=20)
+            status = p.returncode
+            what = "signal %d" % -status if status < 0 else "exit %d" % status
+            keep = status < 0 or status > 128
+        except subprocess.TimeoutExpired:
+            what, keep = "hang (killed after 20 s)", True
+        if keep:
+            print("%s seed=%d copy=%d flips=%d %s" % (path, seed, i, flips, what), flush=True)
+        else:
+            os.remove(path)
+
+
+if __name__ == "__main__":
+    main()
