@@ -5,7 +5,7 @@
 # run), each imported by `uret-sim import COPY -o /dev/null`; the copies on which the tool died of
 # a signal (status > 128, or a negative returncode) or did not finish in time are kept.
 #
-#   python3 tests/tools/corrupt_tracedat.py BUILD/tools/sim/uret-sim OUTDIR [COPIES] [SEED]
+#   python3 tests/tools/corrupt_tracedat.py BUILD/tools/sim/uret-sim OUTDIR [COPIES] [SEED] [MOST_FLIPS]
 #
 # Prints one line per kept copy: its name, the seed and count of flips, and what happened.
 import os
@@ -18,6 +18,7 @@ def main():
     sim, outdir = sys.argv[1], sys.argv[2]
     copies = int(sys.argv[3]) if len(sys.argv) > 3 else 300
     seed = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    most_flips = int(sys.argv[5]) if len(sys.argv) > 5 else 8
     here = os.path.dirname(os.path.abspath(__file__))
     with open(os.path.join(here, "fixtures", "kvm-user-exits.trace.dat"), "rb") as f:
         original = f.read()
@@ -27,7 +28,7 @@ def main():
         data = bytearray(original)
         # Keep the magic (the first 10 bytes), so the tool takes the copy for a trace.dat and
         # hands it to libtracecmd.
-        flips = rng.randint(1, 8)
+        flips = rng.randint(1, most_flips)
         for _ in range(flips):
             data[rng.randrange(10, len(data))] = rng.randrange(256)
         path = os.path.join(outdir, "copy-%03d.trace.dat" % i)
