@@ -140,7 +140,13 @@ rlim_t child_cpu_seconds(const std::string& path) {
   const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
   if (null < 0 || ::dup2(null, STDERR_FILENO) < 0 || ::dup2(null, STDOUT_FILENO) < 0)
     ::_exit(child_setup_failed);
-  const struct rlimit cpu = {cpu_seconds, cpu_seconds + 5};
+  // Within the hard limit the tool was started with, which an unprivileged process cannot raise.
+  struct rlimit cpu = {cpu_seconds, cpu_seconds + 5};
+  struct rlimit was {};
+  if (::getrlimit(RLIMIT_CPU, &was) == 0 && was.rlim_max != RLIM_INFINITY) {
+    if (cpu.rlim_max > was.rlim_max) cpu.rlim_max = was.rlim_max;
+    if (cpu.rlim_cur > cpu.rlim_max) cpu.rlim_cur = cpu.rlim_max;
+  }
   // No core file from a crash on a bad trace.dat: the crash is libtracecmd's, the user's input
   // is the cause, and the error message says so.
   const struct rlimit no_core = {0, 0};
@@ -178,9 +184,10 @@ class child_process {
     do {
       got = ::wait4(pid_, &status, 0, &usage);
     } while (got < 0 && errno == EINTR);
-    if (got < 0) return -1;
+    // Whatever wait4 said, the child is not to be killed or waited for again: after an error
+    // (ECHILD) its pid may belong to another process.
     pid_ = 0;
-    return status;
+    return got < 0 ? -1 : status;
   }
 
  private:
