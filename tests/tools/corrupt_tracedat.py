@@ -6,8 +6,13 @@
 # a signal (status > 128, or a negative returncode) or did not finish in time are kept.
 #
 #   python3 tests/tools/corrupt_tracedat.py BUILD/tools/sim/uret-sim OUTDIR [COPIES] [SEED] [MOST_FLIPS]
+#   python3 tests/tools/corrupt_tracedat.py BUILD/tools/sim/uret-sim OUTDIR invert
 #
-# Prints one line per kept copy: its name, the seed and count of flips, and what happened.
+# The second form makes one copy per offset (after the magic) with that byte inverted (xor 0xff),
+# a few minutes for the 16 KB fixture; it found the looping one (offset 7455), which 7800 random
+# copies had not.
+#
+# Prints one line per kept copy: its name, how it was made, and what happened.
 import os
 import random
 import subprocess
@@ -16,7 +21,8 @@ import sys
 
 def main():
     sim, outdir = sys.argv[1], sys.argv[2]
-    copies = int(sys.argv[3]) if len(sys.argv) > 3 else 300
+    invert = len(sys.argv) > 3 and sys.argv[3] == "invert"
+    copies = int(sys.argv[3]) if len(sys.argv) > 3 and not invert else 300
     seed = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     most_flips = int(sys.argv[5]) if len(sys.argv) > 5 else 8
     here = os.path.dirname(os.path.abspath(__file__))
@@ -24,26 +30,32 @@ def main():
         original = f.read()
     os.makedirs(outdir, exist_ok=True)
     rng = random.Random(seed)
-    for i in range(copies):
+    # Keep the magic (the first 10 bytes), so the tool takes each copy for a trace.dat and hands
+    # it to libtracecmd.
+    for i in range(10, len(original)) if invert else range(copies):
         data = bytearray(original)
-        # Keep the magic (the first 10 bytes), so the tool takes the copy for a trace.dat and
-        # hands it to libtracecmd.
-        flips = rng.randint(1, most_flips)
-        for _ in range(flips):
-            data[rng.randrange(10, len(data))] = rng.randrange(256)
+        if invert:
+            data[i] ^= 0xFF
+            how = "offset=%d inverted" % i
+        else:
+            flips = rng.randint(1, most_flips)
+            for _ in range(flips):
+                data[rng.randrange(10, len(data))] = rng.randrange(256)
+            how = "seed=%d copy=%d flips=%d" % (seed, i, flips)
         path = os.path.join(outdir, "copy-%03d.trace.dat" % i)
         with open(path, "wb") as f:
             f.write(data)
+        timeout = 5 if invert else 20
         try:
             p = subprocess.run([sim, "import", path, "-o", os.devnull], capture_output=True,
-                               timeout=20)
+                               timeout=timeout)
             status = p.returncode
             what = "signal %d" % -status if status < 0 else "exit %d" % status
             keep = status < 0 or status > 128
         except subprocess.TimeoutExpired:
-            what, keep = "hang (killed after 20 s)", True
+            what, keep = "hang (killed after %d s)" % timeout, True
         if keep:
-            print("%s seed=%d copy=%d flips=%d %s" % (path, seed, i, flips, what), flush=True)
+            print("%s %s %s" % (path, how, what), flush=True)
         else:
             os.remove(path)
 
