@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // tools/common/tracedat.cpp - see tracedat.hpp. With URET_HAVE_TRACECMD a trace.dat is printed
-// by tracedat_report.c (C: trace-cmd's headers are not C++) through libtracecmd, which hands the
-// text back a piece at a time.
+// by tracedat_report.c (C: trace-cmd's headers are not C++) through libtracecmd, in a child
+// process that writes the text into a pipe; this side hands it to the sink a piece at a time.
 #include "common/tracedat.hpp"
 
 #include <charconv>
@@ -241,8 +241,8 @@ tracedat_result read_tracedat(const std::string& path, const tracedat_sink& sink
   }
   unique_fd in(ends[0]);
   unique_fd out(ends[1]);
-  // What the parent has buffered for stdout and stderr goes out now, not twice (the child leaves
-  // by _exit, which flushes nothing, but this keeps it so should that ever change).
+  // Empty the stdio buffers before fork, so that nothing the tool has printed can come out twice,
+  // whatever the child does with its copies of them.
   std::fflush(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) {
