@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 // tools/common/tracedat: binary trace files recognised by their first bytes, the advice for the
 // ones the tools do not read, and a trace.dat handed to the importer a bounded piece at a time.
+#include <sys/wait.h>
 #include <catch2/catch.hpp>
+
+#include <cerrno>
 
 #include <cstddef>
 #include <cstdio>
@@ -48,6 +51,11 @@ namespace {
 
 // The committed trace.dat (tests/tools/fixtures, recorded by trace-cmd in the live-KVM guest).
 const std::string fixture = URET_TRACEDAT_FIXTURE;
+// That trace.dat with one byte changed, on which libtracecmd 1.3.1 dies of SIGSEGV.
+const std::string corrupt_fixture = URET_TRACEDAT_CORRUPT_FIXTURE;
+
+// True when this process has no child left, running or a zombie: read_tracedat reaps its own.
+bool no_children() { return ::waitpid(-1, nullptr, WNOHANG) < 0 && errno == ECHILD; }
 
 struct pieces_read {
   uret_tools::tracedat_result result;
@@ -156,4 +164,30 @@ TEST_CASE("an exception from the sink stops the reading and comes out whole", "[
   };
   CHECK_THROWS_WITH(uret_tools::read_tracedat(fixture, throwing, 1000), "sink full");
   CHECK(pieces == 3);
+  // libtracecmd runs in a child process: killed and reaped when the sink throws.
+  CHECK(no_children());
+}
+
+TEST_CASE("a trace.dat that crashes libtracecmd is an error in one line, not a crash", "[tools]") {
+  if (!uret_tools::tracedat_supported()) return;
+  const auto r = read_in_pieces(corrupt_fixture, 4096);
+  CHECK_FALSE(r.result.ok);
+  CHECK(r.pieces.empty());
+  CHECK(r.result.error.find('\n') == std::string::npos);
+  CHECK(r.result.error ==
+        corrupt_fixture + ": not a readable trace.dat (libtracecmd failed: killed by SIGSEGV); " +
+            "try: trace-cmd report -i " + corrupt_fixture + " > trace.txt");
+  CHECK(no_children());
+}
+
+TEST_CASE("URET_TRACEDAT_CPU_SECONDS limits the CPU time libtracecmd has", "[tools]") {
+  if (!uret_tools::tracedat_supported()) return;
+  // The fixture takes milliseconds: a limit of 1 s still reads it all, the same text.
+  const auto before = read_in_pieces(fixture, 4096);
+  setenv("URET_TRACEDAT_CPU_SECONDS", "1", 1);
+  const auto limited = read_in_pieces(fixture, 4096);
+  unsetenv("URET_TRACEDAT_CPU_SECONDS");
+  REQUIRE(limited.result.ok);
+  CHECK(limited.text() == before.text());
+  CHECK(no_children());
 }

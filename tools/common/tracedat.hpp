@@ -44,6 +44,10 @@ struct tracedat_result {
 /// records to `sink` as the text of `trace-cmd report` (one line per record, in time order), in
 /// pieces of `piece_bytes` (the last one shorter). Only one piece is held at a time, never the
 /// whole text. After a failure part of the text may have been delivered already.
+/// libtracecmd runs in a child process, with its stderr on /dev/null and a CPU-time limit (10 s
+/// per MB of file plus 30 s; URET_TRACEDAT_CPU_SECONDS, 1 .. 1000000, sets it for tests), so a
+/// damaged trace.dat that crashes it or makes it loop is an error in one line, never a crash of
+/// the tool. The child is killed and reaped when the sink throws.
 tracedat_result read_tracedat(const std::string& path, const tracedat_sink& sink,
                               std::size_t piece_bytes = tracedat_piece_bytes());
 
