@@ -70,7 +70,7 @@ constexpr bool is_flags_token(std::string_view tok) noexcept {
 
 /// The next blank-separated token of `s` starting at `i` (after blanks); `i` moves past it.
 constexpr std::string_view next_token(std::string_view s, std::size_t& i) noexcept {
-  while (i < s.size() && is_blank(s[i])) ++i;
+  i = s.size() - trim_left(s.substr(i)).size();
   std::size_t b = i;
   while (i < s.size() && !is_blank(s[i])) ++i;
   return s.substr(b, i - b);
@@ -136,24 +136,27 @@ inline bool parse_trace_line(std::string_view line, trace_line& out) noexcept {
     r.flags_column = flags;
     r.time = tok.substr(0, tok.size() - 1);
     if (!parse_task_column(line.substr(0, lb), r)) return false;
-    // The event name: up to the first ':' followed by a blank or the end of the line.
+    // The event name: up to the first ':' followed by a blank or the end of the line, with no
+    // blank before it; a ':' inside it splits perf's "system:event". One pass over the name.
     auto rest = trim_left(line.substr(i));
     std::size_t colon = 0;
+    std::size_t sc = std::string_view::npos;
     for (;; ++colon) {
-      colon = rest.find(':', colon);
-      if (colon == std::string_view::npos) return false;
-      if (colon + 1 == rest.size() || is_blank(rest[colon + 1])) break;
+      if (colon == rest.size()) return false;
+      const char c = rest[colon];
+      if (c == ':') {
+        if (colon + 1 == rest.size() || is_blank(rest[colon + 1])) break;
+        if (sc == std::string_view::npos) sc = colon;
+      } else if (is_blank(c)) {
+        return false;
+      }
     }
-    auto name = rest.substr(0, colon);
-    if (name.empty()) return false;
-    for (char c : name) {
-      if (is_blank(c)) return false;
-    }
-    if (auto sc = name.find(':'); sc != std::string_view::npos) {
-      r.system = name.substr(0, sc);
-      r.event = name.substr(sc + 1);
+    if (colon == 0) return false;
+    if (sc != std::string_view::npos) {
+      r.system = rest.substr(0, sc);
+      r.event = rest.substr(sc + 1, colon - sc - 1);
     } else {
-      r.event = name;
+      r.event = rest.substr(0, colon);
     }
     r.payload = trim(rest.substr(colon + 1));
     out = r;
@@ -347,16 +350,16 @@ inline bool parse_sched_switch(std::string_view p, sched_switch_payload& out) no
   auto right = trim(p.substr(arrow + 5));
   std::uint64_t v = 0;
   if (starts_with(left, "prev_comm=")) {
-    auto pp = left.rfind(" prev_pid=");
+    auto pp = rfind_key(left, " prev_pid=");
     if (pp == std::string_view::npos || pp < 10) return false;
     out.prev_comm = left.substr(10, pp - 10);
     if (!parse_dec(leading_digits(left.substr(pp + 10)), v) || v > 0xffffffffu) return false;
     out.prev_tid = static_cast<std::uint32_t>(v);
-    if (auto ps = left.rfind(" prev_state="); ps != std::string_view::npos) {
+    if (auto ps = rfind_key(left, " prev_state="); ps != std::string_view::npos) {
       out.prev_state = trim(left.substr(ps + 12));
     }
     if (!starts_with(right, "next_comm=")) return false;
-    auto np = right.rfind(" next_pid=");
+    auto np = rfind_key(right, " next_pid=");
     if (np == std::string_view::npos || np < 10) return false;
     out.next_comm = right.substr(10, np - 10);
     if (!parse_dec(leading_digits(right.substr(np + 10)), v) || v > 0xffffffffu) return false;
@@ -370,13 +373,13 @@ inline bool parse_sched_switch(std::string_view p, sched_switch_payload& out) no
   out.prev_state = left.substr(sp + 1);
   left = trim_right(left.substr(0, sp));
   if (!left.empty() && left.back() == ']') {
-    auto lb = left.rfind(" [");
+    auto lb = rfind_key(left, " [");
     if (lb == std::string_view::npos) return false;
     left = left.substr(0, lb);
   }
   if (!split_comm_colon_tid(left, out.prev_comm, out.prev_tid)) return false;
   if (!right.empty() && right.back() == ']') {
-    auto lb = right.rfind(" [");
+    auto lb = rfind_key(right, " [");
     if (lb == std::string_view::npos) return false;
     right = right.substr(0, lb);
   }
@@ -394,7 +397,7 @@ struct sched_migrate_payload {
 inline bool parse_sched_migrate(std::string_view p, sched_migrate_payload& out) noexcept {
   out = {};
   if (!starts_with(p, "comm=")) return false;
-  auto pp = p.rfind(" pid=");
+  auto pp = rfind_key(p, " pid=");
   if (pp == std::string_view::npos || pp < 5) return false;
   out.comm = p.substr(5, pp - 5);
   std::uint64_t tid = 0, orig = 0, dest = 0;
