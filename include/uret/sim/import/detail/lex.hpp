@@ -23,6 +23,15 @@ constexpr bool is_blank(char c) noexcept {
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 constexpr bool is_lower(char c) noexcept { return c >= 'a' && c <= 'z'; }
 
+/// `s` from `i` on, and its first `n` bytes: std::string_view::substr() without its range check
+/// (which GCC keeps out of line, a call per use), for positions known to be inside `s`.
+constexpr std::string_view from(std::string_view s, std::size_t i) noexcept {
+  return {s.data() + i, s.size() - i};
+}
+constexpr std::string_view first(std::string_view s, std::size_t n) noexcept {
+  return {s.data(), n};
+}
+
 /// Eight bytes of `p` as one little-endian word (the spaces of a word are then its zero bytes
 /// after an exclusive or with eight spaces, and the first non-space is the lowest set byte).
 inline std::uint64_t load8(const char* p) noexcept {
@@ -47,7 +56,7 @@ constexpr std::string_view trim_left(std::string_view s) noexcept {
     }
   }
   while (i < s.size() && is_blank(s[i])) ++i;
-  return s.substr(i);
+  return from(s, i);
 }
 constexpr std::string_view trim_right(std::string_view s) noexcept {
   std::size_t n = s.size();
@@ -62,7 +71,26 @@ constexpr std::string_view trim_right(std::string_view s) noexcept {
     }
   }
   while (n > 0 && is_blank(s[n - 1])) --n;
-  return s.substr(0, n);
+  return first(s, n);
+}
+/// The length of the leading run of non-blank bytes of `s` (a token), a word at a time: a
+/// byte below 0x21 (blanks are among them) flags its word, the lowest flagged byte exactly, and
+/// the loop below decides whether it is a blank.
+constexpr std::size_t token_length(std::string_view s) noexcept {
+  std::size_t i = 0;
+  if (!std::is_constant_evaluated()) {
+    while (s.size() - i >= 8) {
+      const std::uint64_t w = load8(s.data() + i);
+      const std::uint64_t low = (w - 0x2121212121212121ULL) & ~w & 0x8080808080808080ULL;
+      if (low != 0) {
+        i += static_cast<std::size_t>(std::countr_zero(low)) / 8;
+        break;
+      }
+      i += 8;
+    }
+  }
+  while (i < s.size() && !is_blank(s[i])) ++i;
+  return i;
 }
 constexpr std::string_view trim(std::string_view s) noexcept { return trim_left(trim_right(s)); }
 
@@ -83,14 +111,19 @@ constexpr bool starts_with(std::string_view s, std::string_view p) noexcept {
   return true;
 }
 
+/// `s` (not empty) is digits of `base` whose value fits in 64 bits: for numbers too long for the
+/// plain loops below; out of line, so that those stay small enough to inline.
+[[gnu::noinline]] inline bool parse_long(std::string_view s, std::uint64_t& out,
+                                         int base) noexcept {
+  const auto* end = s.data() + s.size();
+  auto [p, ec] = std::from_chars(s.data(), end, out, base);
+  return ec == std::errc{} && p == end;
+}
+
 /// `s` is one or more decimal digits; the value is stored in `out`.
 inline bool parse_dec(std::string_view s, std::uint64_t& out) noexcept {
   if (s.empty()) return false;
-  if (s.size() > 19) {  // may not fit in 64 bits: std::from_chars tells
-    const auto* end = s.data() + s.size();
-    auto [p, ec] = std::from_chars(s.data(), end, out, 10);
-    return ec == std::errc{} && p == end;
-  }
+  if (s.size() > 19) return parse_long(s, out, 10);
   std::uint64_t v = 0;  // 19 digits always fit
   for (char c : s) {
     if (!is_digit(c)) return false;
@@ -112,11 +145,7 @@ constexpr unsigned hex_digit(char c) noexcept {
 inline bool parse_hex(std::string_view s, std::uint64_t& out) noexcept {
   if (starts_with(s, "0x") || starts_with(s, "0X")) s.remove_prefix(2);
   if (s.empty()) return false;
-  if (s.size() > 16) {  // may not fit in 64 bits: std::from_chars tells
-    const auto* end = s.data() + s.size();
-    auto [p, ec] = std::from_chars(s.data(), end, out, 16);
-    return ec == std::errc{} && p == end;
-  }
+  if (s.size() > 16) return parse_long(s, out, 16);
   std::uint64_t v = 0;  // 16 digits always fit
   for (char c : s) {
     const unsigned d = hex_digit(c);
@@ -127,12 +156,23 @@ inline bool parse_hex(std::string_view s, std::uint64_t& out) noexcept {
   return true;
 }
 
+/// Where `key` (not empty) first occurs in `s`, as std::string_view::find() says (for the
+/// short keys of the payload grammars: no strlen, memchr and memcmp calls per candidate).
+constexpr std::size_t find_key(std::string_view s, std::string_view key) noexcept {
+  if (key.size() > s.size()) return std::string_view::npos;
+  const std::size_t last = s.size() - key.size();
+  for (std::size_t at = 0; at <= last; ++at) {
+    if (s[at] == key[0] && is({s.data() + at, key.size()}, key)) return at;
+  }
+  return std::string_view::npos;
+}
+
 /// Where `key` (not empty) last occurs in `s`, as std::string_view::rfind() says, without its
 /// call to memcmp at every position: the first byte is compared first.
 constexpr std::size_t rfind_key(std::string_view s, std::string_view key) noexcept {
   if (key.size() > s.size()) return std::string_view::npos;
   for (std::size_t at = s.size() - key.size() + 1; at-- > 0;) {
-    if (s[at] == key[0] && is(s.substr(at, key.size()), key)) return at;
+    if (s[at] == key[0] && is({s.data() + at, key.size()}, key)) return at;
   }
   return std::string_view::npos;
 }
@@ -141,7 +181,7 @@ constexpr std::size_t rfind_key(std::string_view s, std::string_view key) noexce
 constexpr std::string_view leading_digits(std::string_view s) noexcept {
   std::size_t i = 0;
   while (i < s.size() && is_digit(s[i])) ++i;
-  return s.substr(0, i);
+  return first(s, i);
 }
 
 /// The decimal number that follows `key` in `s` ("dest_cpu=" in "... dest_cpu=3"), searching

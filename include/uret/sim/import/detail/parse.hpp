@@ -70,10 +70,10 @@ constexpr bool is_flags_token(std::string_view tok) noexcept {
 
 /// The next blank-separated token of `s` starting at `i` (after blanks); `i` moves past it.
 constexpr std::string_view next_token(std::string_view s, std::size_t& i) noexcept {
-  i = s.size() - trim_left(s.substr(i)).size();
+  i = s.size() - trim_left(from(s, i)).size();
   std::size_t b = i;
-  while (i < s.size() && !is_blank(s[i])) ++i;
-  return s.substr(b, i - b);
+  i = b + token_length(from(s, b));
+  return {s.data() + b, i - b};
 }
 
 /// Splits the task column (everything before "[cpu]") into name and thread id.
@@ -89,13 +89,13 @@ inline bool parse_task_column(std::string_view t, trace_line& out) noexcept {
   while (n > 0 && is_digit(t[n - 1])) --n;
   if (n == t.size()) return false;
   std::uint64_t tid = 0;
-  if (!parse_dec(t.substr(n), tid) || tid > 0xffffffffu) return false;
+  if (!parse_dec(from(t, n), tid) || tid > 0xffffffffu) return false;
   out.tid = static_cast<std::uint32_t>(tid);
   if (n == 0) return false;
   char sep = t[n - 1];
   if (sep == '-') {
     out.form = line_form::comm_dash_tid;
-    out.comm = trim_left(t.substr(0, n - 1));
+    out.comm = trim_left(first(t, n - 1));
     return true;
   }
   if (sep == '/') {  // perf's "pid/tid"
@@ -116,7 +116,7 @@ inline bool parse_task_column(std::string_view t, trace_line& out) noexcept {
 /// function-graph output, lines without a CPU column).
 inline bool parse_trace_line(std::string_view line, trace_line& out) noexcept {
   for (std::size_t lb = line.find('['); lb != std::string_view::npos; lb = line.find('[', lb + 1)) {
-    auto cpu_digits = leading_digits(line.substr(lb + 1));
+    auto cpu_digits = leading_digits(from(line, lb + 1));
     std::size_t rb = lb + 1 + cpu_digits.size();
     if (cpu_digits.empty() || rb >= line.size() || line[rb] != ']') continue;
     if (rb + 1 >= line.size() || !is_blank(line[rb + 1])) continue;
@@ -134,11 +134,11 @@ inline bool parse_trace_line(std::string_view line, trace_line& out) noexcept {
     if (!parse_dec(cpu_digits, cpu) || cpu > 0xffffu) return false;
     r.cpu = static_cast<std::uint32_t>(cpu);
     r.flags_column = flags;
-    r.time = tok.substr(0, tok.size() - 1);
-    if (!parse_task_column(line.substr(0, lb), r)) return false;
+    r.time = first(tok, tok.size() - 1);
+    if (!parse_task_column(first(line, lb), r)) return false;
     // The event name: up to the first ':' followed by a blank or the end of the line, with no
     // blank before it; a ':' inside it splits perf's "system:event". One pass over the name.
-    auto rest = trim_left(line.substr(i));
+    auto rest = trim_left(from(line, i));
     std::size_t colon = 0;
     std::size_t sc = std::string_view::npos;
     for (;; ++colon) {
@@ -153,12 +153,12 @@ inline bool parse_trace_line(std::string_view line, trace_line& out) noexcept {
     }
     if (colon == 0) return false;
     if (sc != std::string_view::npos) {
-      r.system = rest.substr(0, sc);
-      r.event = rest.substr(sc + 1, colon - sc - 1);
+      r.system = first(rest, sc);
+      r.event = {rest.data() + sc + 1, colon - sc - 1};
     } else {
-      r.event = rest.substr(0, colon);
+      r.event = first(rest, colon);
     }
-    r.payload = trim(rest.substr(colon + 1));
+    r.payload = trim(from(rest, colon + 1));
     out = r;
     return true;
   }
@@ -209,11 +209,12 @@ inline bool parse_lost_line(std::string_view line, std::uint32_t& cpu) noexcept 
   if (starts_with(line, "CPU:")) {
     auto d = leading_digits(line.substr(4));
     auto tail = line.substr(4 + d.size());
-    bool lost = tail.find("LOST") != std::string_view::npos ||
-                tail.find("DROPPED") != std::string_view::npos;
+    bool lost = find_key(tail, "LOST") != std::string_view::npos ||
+                find_key(tail, "DROPPED") != std::string_view::npos;
     if (!lost || !parse_dec(d, c)) return false;
-  } else if (starts_with(line, "#####") && line.find("buffer started") != std::string_view::npos) {
-    auto at = line.find("CPU ");
+  } else if (starts_with(line, "#####") &&
+             find_key(line, "buffer started") != std::string_view::npos) {
+    auto at = find_key(line, "CPU ");
     if (at == std::string_view::npos || !parse_dec(leading_digits(line.substr(at + 4)), c)) {
       return false;
     }
@@ -243,10 +244,10 @@ inline bool parse_kvm_entry(std::string_view p, kvm_entry_payload& out) noexcept
     out.vcpu = static_cast<std::int64_t>(v);
     any = true;
   }
-  if (auto r = p.find("rip 0x"); r != std::string_view::npos) {
+  if (auto r = find_key(p, "rip 0x"); r != std::string_view::npos) {
     any = true;
   }
-  out.immediate_exit = p.find("[immediate exit]") != std::string_view::npos;
+  out.immediate_exit = find_key(p, "[immediate exit]") != std::string_view::npos;
   return any;
 }
 
@@ -276,12 +277,12 @@ inline bool parse_kvm_exit(std::string_view p, kvm_exit_payload& out) noexcept {
   }
   if (!starts_with(p, "reason ")) return false;
   p.remove_prefix(7);
-  auto end = p.find(" rip ");
-  if (end == std::string_view::npos) end = p.find(" info");
+  auto end = find_key(p, " rip ");
+  if (end == std::string_view::npos) end = find_key(p, " info");
   out.reason = trim(p.substr(0, end));
   if (out.reason.empty()) return false;
   out.svm = is_lower(out.reason.front()) || starts_with(out.reason, "EXIT_");
-  out.failed_vmentry = out.reason.find("FAILED_VMENTRY") != std::string_view::npos;
+  out.failed_vmentry = find_key(out.reason, "FAILED_VMENTRY") != std::string_view::npos;
   return true;
 }
 
@@ -344,7 +345,7 @@ inline bool split_comm_colon_tid(std::string_view s, std::string_view& comm,
 
 inline bool parse_sched_switch(std::string_view p, sched_switch_payload& out) noexcept {
   out = {};
-  auto arrow = p.find(" ==> ");
+  auto arrow = find_key(p, " ==> ");
   if (arrow == std::string_view::npos) return false;
   auto left = p.substr(0, arrow);
   auto right = trim(p.substr(arrow + 5));
@@ -427,7 +428,7 @@ inline bool parse_msr_access(std::string_view p, msr_payload& out) noexcept {
   auto rest = trim(p.substr(comma + 1));
   if (!starts_with(rest, "value ")) return false;
   rest = trim(rest.substr(6));
-  if (auto gp = rest.find(" #GP"); gp != std::string_view::npos) {
+  if (auto gp = find_key(rest, " #GP"); gp != std::string_view::npos) {
     out.faulted = true;
     rest = trim_right(rest.substr(0, gp));
   } else if (rest.size() >= 3 && rest.substr(rest.size() - 3) == "#GP") {
@@ -440,7 +441,7 @@ inline bool parse_msr_access(std::string_view p, msr_payload& out) noexcept {
 
 /// raw_syscalls:sys_exit: "NR 16 = 0"; syscalls:sys_exit_<name>: "0x0".
 inline bool parse_sys_exit(std::string_view p) noexcept {
-  if (starts_with(p, "NR ")) return p.find(" = ") != std::string_view::npos;
+  if (starts_with(p, "NR ")) return find_key(p, " = ") != std::string_view::npos;
   std::uint64_t v = 0;
   return parse_hex(p, v) || (starts_with(p, "-") && parse_hex(p.substr(1), v));
 }
