@@ -121,7 +121,7 @@ constexpr bool starts_with(std::string_view s, std::string_view p) noexcept {
 }
 
 /// `s` is one or more decimal digits; the value is stored in `out`.
-inline bool parse_dec(std::string_view s, std::uint64_t& out) noexcept {
+[[gnu::always_inline]] inline bool parse_dec(std::string_view s, std::uint64_t& out) noexcept {
   if (s.empty()) return false;
   if (s.size() > 19) return parse_long(s, out, 10);
   std::uint64_t v = 0;  // 19 digits always fit
