@@ -42,7 +42,7 @@ inline std::uint64_t load8(const char* p) noexcept {
 }
 inline constexpr std::uint64_t eight_spaces = 0x2020202020202020ULL;
 
-constexpr std::string_view trim_left(std::string_view s) noexcept {
+[[gnu::always_inline]] constexpr std::string_view trim_left(std::string_view s) noexcept {
   std::size_t i = 0;
   if (!std::is_constant_evaluated()) {
     // Runs of spaces a word at a time; the loop below takes any other blank and the tail.
@@ -58,7 +58,7 @@ constexpr std::string_view trim_left(std::string_view s) noexcept {
   while (i < s.size() && is_blank(s[i])) ++i;
   return from(s, i);
 }
-constexpr std::string_view trim_right(std::string_view s) noexcept {
+[[gnu::always_inline]] constexpr std::string_view trim_right(std::string_view s) noexcept {
   std::size_t n = s.size();
   if (!std::is_constant_evaluated()) {
     while (n >= 8) {  // as in trim_left(), from the end
@@ -76,7 +76,7 @@ constexpr std::string_view trim_right(std::string_view s) noexcept {
 /// The length of the leading run of non-blank bytes of `s` (a token), a word at a time: a
 /// byte below 0x21 (blanks are among them) flags its word, the lowest flagged byte exactly, and
 /// the loop below decides whether it is a blank.
-constexpr std::size_t token_length(std::string_view s) noexcept {
+[[gnu::always_inline]] constexpr std::size_t token_length(std::string_view s) noexcept {
   std::size_t i = 0;
   if (!std::is_constant_evaluated()) {
     while (s.size() - i >= 8) {
@@ -178,7 +178,7 @@ constexpr std::size_t rfind_key(std::string_view s, std::string_view key) noexce
 }
 
 /// The leading run of decimal digits of `s` (possibly empty).
-constexpr std::string_view leading_digits(std::string_view s) noexcept {
+[[gnu::always_inline]] constexpr std::string_view leading_digits(std::string_view s) noexcept {
   std::size_t i = 0;
   while (i < s.size() && is_digit(s[i])) ++i;
   return first(s, i);
