@@ -142,6 +142,8 @@ inline bool parse_trace_line(std::string_view line, trace_line& out) noexcept {
     std::size_t colon = 0;
     std::size_t sc = std::string_view::npos;
     for (;; ++colon) {
+      // Letters and '_' (the bytes above ':') are neither a ':' nor a blank: skipped first.
+      while (colon < rest.size() && rest[colon] > ':') ++colon;
       if (colon == rest.size()) return false;
       const char c = rest[colon];
       if (c == ':') {
@@ -176,8 +178,9 @@ constexpr std::uint64_t timestamp_ns(std::string_view t) noexcept {
   std::uint64_t frac = 0;
   std::size_t digits = 0;
   if (i < t.size() && t[i] == '.') {
-    for (++i; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i) {
-      if (digits < 9) frac = frac * 10 + static_cast<std::uint64_t>(t[i] - '0'), ++digits;
+    // Digits past the ninth change nothing: the loop stops there.
+    for (++i; digits < 9 && i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i) {
+      frac = frac * 10 + static_cast<std::uint64_t>(t[i] - '0'), ++digits;
     }
   }
   for (; digits < 9; ++digits) frac *= 10;
