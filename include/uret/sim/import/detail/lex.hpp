@@ -92,7 +92,9 @@ inline constexpr std::uint64_t eight_spaces = 0x2020202020202020ULL;
   while (i < s.size() && !is_blank(s[i])) ++i;
   return i;
 }
-constexpr std::string_view trim(std::string_view s) noexcept { return trim_left(trim_right(s)); }
+[[gnu::always_inline]] constexpr std::string_view trim(std::string_view s) noexcept {
+  return trim_left(trim_right(s));
+}
 
 /// `s` is `p` (short names: no call to memcmp).
 constexpr bool is(std::string_view s, std::string_view p) noexcept {

@@ -77,7 +77,7 @@ constexpr std::string_view next_token(std::string_view s, std::size_t& i) noexce
 }
 
 /// Splits the task column (everything before "[cpu]") into name and thread id.
-inline bool parse_task_column(std::string_view t, trace_line& out) noexcept {
+[[gnu::always_inline]] inline bool parse_task_column(std::string_view t, trace_line& out) noexcept {
   t = trim_right(t);
   if (!t.empty() && t.back() == ')') {  // ftrace's optional TGID column: "(   1234)" / "(-------)"
     auto lp = t.rfind('(');
