@@ -70,14 +70,14 @@ constexpr bool is_flags_token(std::string_view tok) noexcept {
 
 /// The next blank-separated token of `s` starting at `i` (after blanks); `i` moves past it.
 constexpr std::string_view next_token(std::string_view s, std::size_t& i) noexcept {
-  while (i < s.size() && is_blank(s[i])) ++i;
+  i = s.size() - trim_left(from(s, i)).size();
   std::size_t b = i;
-  while (i < s.size() && !is_blank(s[i])) ++i;
-  return s.substr(b, i - b);
+  i = b + token_length(from(s, b));
+  return {s.data() + b, i - b};
 }
 
 /// Splits the task column (everything before "[cpu]") into name and thread id.
-inline bool parse_task_column(std::string_view t, trace_line& out) noexcept {
+[[gnu::always_inline]] inline bool parse_task_column(std::string_view t, trace_line& out) noexcept {
   t = trim_right(t);
   if (!t.empty() && t.back() == ')') {  // ftrace's optional TGID column: "(   1234)" / "(-------)"
     auto lp = t.rfind('(');
@@ -89,13 +89,13 @@ inline bool parse_task_column(std::string_view t, trace_line& out) noexcept {
   while (n > 0 && is_digit(t[n - 1])) --n;
   if (n == t.size()) return false;
   std::uint64_t tid = 0;
-  if (!parse_dec(t.substr(n), tid) || tid > 0xffffffffu) return false;
+  if (!parse_dec(from(t, n), tid) || tid > 0xffffffffu) return false;
   out.tid = static_cast<std::uint32_t>(tid);
   if (n == 0) return false;
   char sep = t[n - 1];
   if (sep == '-') {
     out.form = line_form::comm_dash_tid;
-    out.comm = trim_left(t.substr(0, n - 1));
+    out.comm = trim_left(first(t, n - 1));
     return true;
   }
   if (sep == '/') {  // perf's "pid/tid"
@@ -116,7 +116,7 @@ inline bool parse_task_column(std::string_view t, trace_line& out) noexcept {
 /// function-graph output, lines without a CPU column).
 inline bool parse_trace_line(std::string_view line, trace_line& out) noexcept {
   for (std::size_t lb = line.find('['); lb != std::string_view::npos; lb = line.find('[', lb + 1)) {
-    auto cpu_digits = leading_digits(line.substr(lb + 1));
+    auto cpu_digits = leading_digits(from(line, lb + 1));
     std::size_t rb = lb + 1 + cpu_digits.size();
     if (cpu_digits.empty() || rb >= line.size() || line[rb] != ']') continue;
     if (rb + 1 >= line.size() || !is_blank(line[rb + 1])) continue;
@@ -134,28 +134,33 @@ inline bool parse_trace_line(std::string_view line, trace_line& out) noexcept {
     if (!parse_dec(cpu_digits, cpu) || cpu > 0xffffu) return false;
     r.cpu = static_cast<std::uint32_t>(cpu);
     r.flags_column = flags;
-    r.time = tok.substr(0, tok.size() - 1);
-    if (!parse_task_column(line.substr(0, lb), r)) return false;
-    // The event name: up to the first ':' followed by a blank or the end of the line.
-    auto rest = trim_left(line.substr(i));
+    r.time = first(tok, tok.size() - 1);
+    if (!parse_task_column(first(line, lb), r)) return false;
+    // The event name: up to the first ':' followed by a blank or the end of the line, with no
+    // blank before it; a ':' inside it splits perf's "system:event". One pass over the name.
+    auto rest = trim_left(from(line, i));
     std::size_t colon = 0;
+    std::size_t sc = std::string_view::npos;
     for (;; ++colon) {
-      colon = rest.find(':', colon);
-      if (colon == std::string_view::npos) return false;
-      if (colon + 1 == rest.size() || is_blank(rest[colon + 1])) break;
+      // Letters and '_' (the bytes above ':') are neither a ':' nor a blank: skipped first.
+      while (colon < rest.size() && rest[colon] > ':') ++colon;
+      if (colon == rest.size()) return false;
+      const char c = rest[colon];
+      if (c == ':') {
+        if (colon + 1 == rest.size() || is_blank(rest[colon + 1])) break;
+        if (sc == std::string_view::npos) sc = colon;
+      } else if (is_blank(c)) {
+        return false;
+      }
     }
-    auto name = rest.substr(0, colon);
-    if (name.empty()) return false;
-    for (char c : name) {
-      if (is_blank(c)) return false;
-    }
-    if (auto sc = name.find(':'); sc != std::string_view::npos) {
-      r.system = name.substr(0, sc);
-      r.event = name.substr(sc + 1);
+    if (colon == 0) return false;
+    if (sc != std::string_view::npos) {
+      r.system = first(rest, sc);
+      r.event = {rest.data() + sc + 1, colon - sc - 1};
     } else {
-      r.event = name;
+      r.event = first(rest, colon);
     }
-    r.payload = trim(rest.substr(colon + 1));
+    r.payload = trim(from(rest, colon + 1));
     out = r;
     return true;
   }
@@ -173,8 +178,9 @@ constexpr std::uint64_t timestamp_ns(std::string_view t) noexcept {
   std::uint64_t frac = 0;
   std::size_t digits = 0;
   if (i < t.size() && t[i] == '.') {
-    for (++i; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i) {
-      if (digits < 9) frac = frac * 10 + static_cast<std::uint64_t>(t[i] - '0'), ++digits;
+    // Digits past the ninth change nothing: the loop stops there.
+    for (++i; digits < 9 && i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i) {
+      frac = frac * 10 + static_cast<std::uint64_t>(t[i] - '0'), ++digits;
     }
   }
   for (; digits < 9; ++digits) frac *= 10;
@@ -206,11 +212,12 @@ inline bool parse_lost_line(std::string_view line, std::uint32_t& cpu) noexcept 
   if (starts_with(line, "CPU:")) {
     auto d = leading_digits(line.substr(4));
     auto tail = line.substr(4 + d.size());
-    bool lost = tail.find("LOST") != std::string_view::npos ||
-                tail.find("DROPPED") != std::string_view::npos;
+    bool lost = find_key(tail, "LOST") != std::string_view::npos ||
+                find_key(tail, "DROPPED") != std::string_view::npos;
     if (!lost || !parse_dec(d, c)) return false;
-  } else if (starts_with(line, "#####") && line.find("buffer started") != std::string_view::npos) {
-    auto at = line.find("CPU ");
+  } else if (starts_with(line, "#####") &&
+             find_key(line, "buffer started") != std::string_view::npos) {
+    auto at = find_key(line, "CPU ");
     if (at == std::string_view::npos || !parse_dec(leading_digits(line.substr(at + 4)), c)) {
       return false;
     }
@@ -240,10 +247,10 @@ inline bool parse_kvm_entry(std::string_view p, kvm_entry_payload& out) noexcept
     out.vcpu = static_cast<std::int64_t>(v);
     any = true;
   }
-  if (auto r = p.find("rip 0x"); r != std::string_view::npos) {
+  if (auto r = find_key(p, "rip 0x"); r != std::string_view::npos) {
     any = true;
   }
-  out.immediate_exit = p.find("[immediate exit]") != std::string_view::npos;
+  out.immediate_exit = find_key(p, "[immediate exit]") != std::string_view::npos;
   return any;
 }
 
@@ -273,12 +280,12 @@ inline bool parse_kvm_exit(std::string_view p, kvm_exit_payload& out) noexcept {
   }
   if (!starts_with(p, "reason ")) return false;
   p.remove_prefix(7);
-  auto end = p.find(" rip ");
-  if (end == std::string_view::npos) end = p.find(" info");
+  auto end = find_key(p, " rip ");
+  if (end == std::string_view::npos) end = find_key(p, " info");
   out.reason = trim(p.substr(0, end));
   if (out.reason.empty()) return false;
   out.svm = is_lower(out.reason.front()) || starts_with(out.reason, "EXIT_");
-  out.failed_vmentry = out.reason.find("FAILED_VMENTRY") != std::string_view::npos;
+  out.failed_vmentry = find_key(out.reason, "FAILED_VMENTRY") != std::string_view::npos;
   return true;
 }
 
@@ -341,22 +348,22 @@ inline bool split_comm_colon_tid(std::string_view s, std::string_view& comm,
 
 inline bool parse_sched_switch(std::string_view p, sched_switch_payload& out) noexcept {
   out = {};
-  auto arrow = p.find(" ==> ");
+  auto arrow = find_key(p, " ==> ");
   if (arrow == std::string_view::npos) return false;
   auto left = p.substr(0, arrow);
   auto right = trim(p.substr(arrow + 5));
   std::uint64_t v = 0;
   if (starts_with(left, "prev_comm=")) {
-    auto pp = left.rfind(" prev_pid=");
+    auto pp = rfind_key(left, " prev_pid=");
     if (pp == std::string_view::npos || pp < 10) return false;
     out.prev_comm = left.substr(10, pp - 10);
     if (!parse_dec(leading_digits(left.substr(pp + 10)), v) || v > 0xffffffffu) return false;
     out.prev_tid = static_cast<std::uint32_t>(v);
-    if (auto ps = left.rfind(" prev_state="); ps != std::string_view::npos) {
+    if (auto ps = rfind_key(left, " prev_state="); ps != std::string_view::npos) {
       out.prev_state = trim(left.substr(ps + 12));
     }
     if (!starts_with(right, "next_comm=")) return false;
-    auto np = right.rfind(" next_pid=");
+    auto np = rfind_key(right, " next_pid=");
     if (np == std::string_view::npos || np < 10) return false;
     out.next_comm = right.substr(10, np - 10);
     if (!parse_dec(leading_digits(right.substr(np + 10)), v) || v > 0xffffffffu) return false;
@@ -370,13 +377,13 @@ inline bool parse_sched_switch(std::string_view p, sched_switch_payload& out) no
   out.prev_state = left.substr(sp + 1);
   left = trim_right(left.substr(0, sp));
   if (!left.empty() && left.back() == ']') {
-    auto lb = left.rfind(" [");
+    auto lb = rfind_key(left, " [");
     if (lb == std::string_view::npos) return false;
     left = left.substr(0, lb);
   }
   if (!split_comm_colon_tid(left, out.prev_comm, out.prev_tid)) return false;
   if (!right.empty() && right.back() == ']') {
-    auto lb = right.rfind(" [");
+    auto lb = rfind_key(right, " [");
     if (lb == std::string_view::npos) return false;
     right = right.substr(0, lb);
   }
@@ -394,7 +401,7 @@ struct sched_migrate_payload {
 inline bool parse_sched_migrate(std::string_view p, sched_migrate_payload& out) noexcept {
   out = {};
   if (!starts_with(p, "comm=")) return false;
-  auto pp = p.rfind(" pid=");
+  auto pp = rfind_key(p, " pid=");
   if (pp == std::string_view::npos || pp < 5) return false;
   out.comm = p.substr(5, pp - 5);
   std::uint64_t tid = 0, orig = 0, dest = 0;
@@ -424,7 +431,7 @@ inline bool parse_msr_access(std::string_view p, msr_payload& out) noexcept {
   auto rest = trim(p.substr(comma + 1));
   if (!starts_with(rest, "value ")) return false;
   rest = trim(rest.substr(6));
-  if (auto gp = rest.find(" #GP"); gp != std::string_view::npos) {
+  if (auto gp = find_key(rest, " #GP"); gp != std::string_view::npos) {
     out.faulted = true;
     rest = trim_right(rest.substr(0, gp));
   } else if (rest.size() >= 3 && rest.substr(rest.size() - 3) == "#GP") {
@@ -437,7 +444,7 @@ inline bool parse_msr_access(std::string_view p, msr_payload& out) noexcept {
 
 /// raw_syscalls:sys_exit: "NR 16 = 0"; syscalls:sys_exit_<name>: "0x0".
 inline bool parse_sys_exit(std::string_view p) noexcept {
-  if (starts_with(p, "NR ")) return p.find(" = ") != std::string_view::npos;
+  if (starts_with(p, "NR ")) return find_key(p, " = ") != std::string_view::npos;
   std::uint64_t v = 0;
   return parse_hex(p, v) || (starts_with(p, "-") && parse_hex(p.substr(1), v));
 }

@@ -5,6 +5,7 @@
 // kernel thread, a user task or a vCPU thread.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -52,20 +53,37 @@ class import_scanner : protected import_state {
 
   std::uint32_t task_of(std::uint32_t tid, std::string_view comm) {
     if (tid == 0) return 0;
+    // A line names one to three tasks, mostly the few busy ones: a small direct-mapped cache
+    // in front of by_tid_ (whose entries are never removed, so a cached index stays right).
+    auto& cached = tid_cache_[tid % tid_cache_.size()];
+    if (cached.tid == tid) return named(cached.index, comm);
     if (auto it = by_tid_.find(tid); it != by_tid_.end()) {
-      auto& t = tasks_[it->second];
-      if ((t.comm.empty() || t.comm == "<...>") && !comm.empty() && comm != "<...>") {
-        t.comm = std::string(comm);
-      }
-      return it->second;
+      cached = {tid, it->second};
+      return named(it->second, comm);
     }
     const auto index = static_cast<std::uint32_t>(tasks_.size());
     by_tid_.emplace(tid, index);
     tasks_.push_back({});
     tasks_.back().tid = tid;
     tasks_.back().comm = std::string(comm);
+    cached = {tid, index};
     return index;
   }
+
+  /// Task `index`, named `comm` when it had no name yet ("<...>": the tracer did not know it).
+  std::uint32_t named(std::uint32_t index, std::string_view comm) {
+    auto& t = tasks_[index];
+    if (!comm.empty() && (t.comm.empty() || is(t.comm, "<...>")) && !is(comm, "<...>")) {
+      t.comm = std::string(comm);
+    }
+    return index;
+  }
+
+  struct cached_tid {
+    std::uint32_t tid = 0;  // 0: empty (the idle task is never looked up)
+    std::uint32_t index = 0;
+  };
+  std::array<cached_tid, 256> tid_cache_{};
 
   void note_cpu(std::uint32_t cpu) {
     if (cpu >= cpus_) cpus_ = cpu + 1;
