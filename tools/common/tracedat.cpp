@@ -154,6 +154,10 @@ rlim_t child_cpu_seconds(const std::string& path) {
     ::_exit(child_setup_failed);
   // The parent may ignore SIGPIPE; here a closed pipe just ends the report (write fails).
   ::signal(SIGPIPE, SIG_IGN);
+  // A crash in libtracecmd ends the child by its signal, which the parent names; a handler the
+  // tool inherited (a sanitizer's, which would report into /dev/null and exit 1) must not turn
+  // it into an exit status.
+  for (const int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) ::signal(sig, SIG_DFL);
   int fd = out;
   switch (uret_tracedat_report(path.c_str(), child_piece_bytes, write_to_pipe, &fd)) {
     case 0: ::_exit(0);
