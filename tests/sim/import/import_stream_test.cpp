@@ -4,8 +4,14 @@
 // windows), it writes the same replay text, statistics, gaps and events as import_trace(); a
 // look-ahead that reaches its limit is a gap; the probe rule stage 1 applies as lines stream by,
 // the EFER rule, and a verdict with explained differences only.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -331,4 +337,79 @@ TEST_CASE("import: the comparer explains a difference by a guessed return inside
                                           : difference_reason::unexplained));
     CHECK(c.unexplained() == (origin == event_origin::probable_return ? 0U : 1U));
   }
+}
+
+namespace {
+// Runs `f` in a child whose stderr comes back; true when it ended by a signal (URET_ASSERT traps)
+// after printing `said`.
+bool asserts(const std::function<void()>& f, const std::string& said) {
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    dup2(fds[1], 2);
+    std::signal(SIGILL, SIG_DFL);  // not the test framework's handler
+    std::signal(SIGTRAP, SIG_DFL);
+    f();
+    std::_Exit(0);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[256];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;)
+    out.append(buf, static_cast<std::size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  INFO(out);
+  return WIFSIGNALED(status) && out.find(said) != std::string::npos;
+}
+}  // namespace
+
+TEST_CASE("import: the comparer and run() refuse misuse by URET_ASSERT", "[import][stream]") {
+  using namespace uret::sim;
+  imported_trace imp;
+  imp.trace.setup.cpus = 1;
+  CHECK(asserts(
+      [&] {
+        ground_truth_comparer c(imp);
+        c.event(1, ev::user(0), {});  // event 0 skipped
+      },
+      "events in order"));
+  CHECK(asserts(
+      [&] {
+        ground_truth_comparer c(imp);
+        c.traced(0, {0, 0, uret::msrs::tsc_aux, 1}, 0);
+        c.traced(0, {0, 0, uret::msrs::tsc_aux, 1}, 0);  // the same index twice
+      },
+      "traced writes in order"));
+  CHECK(asserts(
+      [&] {
+        ground_truth_comparer c(imp);
+        static_cast<void>(c.finish());
+        static_cast<void>(c.finish());
+      },
+      "finish() called twice"));
+  // A replay-only streaming import keeps no events to run.
+  const std::string text = fixture("kvm_svm_6_1_preempt_user.txt");
+  const import_options options;  // outlives the stream
+  trace_stream s(options);
+  s.feed(text);
+  std::FILE* out = std::tmpfile();
+  REQUIRE(out != nullptr);
+  const imported_trace none = s.finish(out, events_kept::none);
+  std::fclose(out);
+  REQUIRE_FALSE(has_items(none));
+  CHECK(asserts([&] { static_cast<void>(run(none, strategy::user_return)); },
+                "did not keep its events"));
+  CHECK(asserts([&] { static_cast<void>(check_ground_truth(none)); }, "did not keep its events"));
+  // The same calls in order pass.
+  CHECK_FALSE(asserts(
+      [&] {
+        ground_truth_comparer c(imp);
+        c.event(0, ev::user(0), {});
+        static_cast<void>(c.finish());
+      },
+      "ground_truth_comparer"));
 }

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "uret/detail/assert.hpp"
 #include "uret/msr.hpp"
 #include "uret/sim/import/imported_trace.hpp"
 #include "uret/sim/run_result.hpp"
@@ -105,7 +106,8 @@ struct ground_truth_comparison {
 /// it, a few writes apart at most.
 ///
 /// Feed it in trace order: event() for each event, then predicted() for that event's writes;
-/// traced() for each traced write before the event it precedes; then finish() once.
+/// traced() for each traced write before the event it precedes; then finish() once. Indices out
+/// of order, or a call after finish(), fail URET_ASSERT.
 class ground_truth_comparer {
  public:
   static constexpr std::size_t max_lag = std::size_t{1} << 16;
@@ -118,6 +120,8 @@ class ground_truth_comparer {
 
   /// Event `index` (0, 1, 2, ... in order), before its predicted writes.
   void event(std::size_t index, const event& e, const event_source& src) {
+    URET_ASSERT(!finished_ && index == events_,
+                "ground_truth_comparer: events in order, before finish()");
     events_ = index + 1;
     const auto& gaps = imp_.gaps;
     for (; gap_event_ < gaps.size() && gaps[gap_event_].event <= index; ++gap_event_) {
@@ -145,6 +149,7 @@ class ground_truth_comparer {
 
   /// A write the strategy made for the event last given to event() (whose source is `src`).
   void predicted(const write_record& w, const event_source& src) {
+    URET_ASSERT(!finished_, "ground_truth_comparer::predicted() after finish()");
     if (w.cpu >= cpus_ || w.slot >= msr_count) return;
     if (src.origin == event_origin::untraced) {
       if (out_.unrecordable++ == 0) out_.unrecordable_line = src.line;
@@ -158,6 +163,8 @@ class ground_truth_comparer {
 
   /// Traced write `index` (0, 1, 2, ... in order), at trace line `line`.
   void traced(std::size_t index, const expected_wrmsr& w, std::size_t line) {
+    URET_ASSERT(!finished_ && index == traced_,
+                "ground_truth_comparer: traced writes in order, before finish()");
     const auto& gaps = imp_.gaps;
     for (; gap_write_ < gaps.size() && gaps[gap_write_].expected <= index; ++gap_write_) {
       if (gaps[gap_write_].cpu < cpus_) cut(gaps[gap_write_].cpu, true, true, 0);
@@ -171,6 +178,8 @@ class ground_truth_comparer {
 
   /// The end of the trace: the comparison, differences per CPU in trace order.
   [[nodiscard]] ground_truth_comparison finish() {
+    URET_ASSERT(!finished_, "ground_truth_comparer::finish() called twice");
+    finished_ = true;
     const auto& gaps = imp_.gaps;
     for (; gap_event_ < gaps.size(); ++gap_event_) {
       if (gaps[gap_event_].cpu < cpus_)
@@ -342,6 +351,7 @@ class ground_truth_comparer {
   std::vector<cpu_state> cpu_;
   std::vector<bool> has_;
   std::size_t events_ = 0, traced_ = 0, gap_event_ = 0, gap_write_ = 0;
+  bool finished_ = false;
   std::vector<found> found_;
   ground_truth_comparison out_;
 };

@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 
+#include "uret/detail/assert.hpp"
 #include "uret/msr.hpp"
 #include "uret/sim/import/imported_trace.hpp"
 #include "uret/sim/run_result.hpp"
@@ -69,11 +70,12 @@ bool visit_items(const imported_trace& imp, OnEvent&& on_event, OnWrite&& on_wri
 /// run_options::record_writes, `on_writes(std::span<const write_record>, index, const event&,
 /// const event_source&)` sees each event's writes right after it, and the result keeps none (its
 /// `writes` stays empty), so memory stays flat. `ok`, when given, is set false when the events
-/// could not be read back whole.
+/// could not be read back whole. `imp` must hold its events (has_items(), else URET_ASSERT).
 template <class OnWrites>
 [[nodiscard]] run_result run_with_writes(const imported_trace& imp, strategy s,
                                          const run_options& options, OnWrites&& on_writes,
                                          bool* ok = nullptr) {
+  URET_ASSERT(has_items(imp), "run(imported_trace): the import did not keep its events");
   auto sim = std::make_unique<simulator>(imp.trace.setup, s, options);
   const bool read = visit_items(
       imp,
